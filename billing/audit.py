@@ -1,0 +1,98 @@
+"""The ledger audit: proves every account's books from its entries. Set-based queries, not a loop per account."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models.functions import Coalesce, Round
+
+from billing.models import CreditAccount, EntryKind, LedgerEntry
+from hub.models import MessageUsage
+
+ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
+
+
+def exact(expression):
+    """A money sum rounded to the ledger's 6 places. PostgreSQL sums numerics exactly; SQLite (the embedded
+    default) sums in binary floating point, and rounding to 6 places restores the exact decimal."""
+    return Round(expression, 6, output_field=DecimalField(max_digits=18, decimal_places=6))
+
+
+@dataclass(frozen=True)
+class Violation:
+    hub_id: str
+    account_id: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"hub {self.hub_id} (credit account {self.account_id}): {self.problem}"
+
+
+def ledger_audit() -> list[Violation]:
+    checks = (_cached_balances, _currencies, _running_balances, _usage_entries, _unposted_usage)
+    return [violation for check in checks for violation in check()]
+
+
+def _cached_balances() -> list[Violation]:
+    sums = LedgerEntry.objects.filter(account=OuterRef("pk")).values("account").annotate(total=Sum("amount"))
+    accounts = CreditAccount.objects.annotate(
+        entries_total=exact(Coalesce(Subquery(sums.values("total")), ZERO))
+    ).exclude(balance=F("entries_total")).select_related("hub")
+    return [
+        Violation(a.hub.hub_id, a.id, f"cached balance {a.balance} != sum of entries {a.entries_total}")
+        for a in accounts
+    ]
+
+
+def _currencies() -> list[Violation]:
+    found = [
+        Violation(a.hub.hub_id, a.id, f"account currency {a.currency} != hub currency {a.hub.currency}")
+        for a in CreditAccount.objects.exclude(currency=F("hub__currency")).select_related("hub")
+    ]
+    foreign = LedgerEntry.objects.exclude(currency=F("account__currency")).select_related("account__hub")
+    found += [
+        Violation(e.account.hub.hub_id, e.account_id, f"entry {e.id} in {e.currency}, account in {e.account.currency}")
+        for e in foreign
+    ]
+    usage = MessageUsage.objects.exclude(currency=F("hub__currency")).select_related("hub__credit_account")
+    found += [
+        Violation(u.hub.hub_id, u.hub.credit_account.id, f"usage {u.message_id} in {u.currency}, hub in {u.hub.currency}")
+        for u in usage[:100]
+    ]
+    return found
+
+
+def _running_balances() -> list[Violation]:
+    """Each entry's balance_after is the sum of its account's entries up to and including it."""
+    running = LedgerEntry.objects.annotate(
+        running=exact(Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc()))
+    ).filter(~Q(balance_after=F("running")))
+    return [
+        Violation(e.account.hub.hub_id, e.account_id,
+                  f"entry {e.id} records balance {e.balance_after}, entries sum to {e.running}")
+        for e in running.select_related("account__hub")[:100]
+    ]
+
+
+def _usage_entries() -> list[Violation]:
+    """A USAGE entry debits exactly the cost of the messages it covers."""
+    costs = MessageUsage.objects.filter(ledger_entry=OuterRef("pk")).values("ledger_entry").annotate(c=Sum("cost"))
+    entries = LedgerEntry.objects.filter(kind=EntryKind.USAGE).annotate(
+        covered=exact(Coalesce(Subquery(costs.values("c")), ZERO))
+    ).exclude(amount=-F("covered")).select_related("account__hub")
+    return [
+        Violation(e.account.hub.hub_id, e.account_id, f"USAGE entry {e.id} is {e.amount}, its messages cost {e.covered}")
+        for e in entries[:100]
+    ]
+
+
+def _unposted_usage() -> list[Violation]:
+    """Every message that cost something was debited."""
+    unposted = (
+        MessageUsage.objects.filter(cost__gt=0, ledger_entry__isnull=True)
+        .values("hub__hub_id", "hub__credit_account__id").annotate(total=Sum("cost"))
+    )
+    return [
+        Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {row['total']} not debited")
+        for row in unposted
+    ]

@@ -1,0 +1,160 @@
+"""The credit ledger: the only code that writes LedgerEntry rows or CreditAccount.balance.
+
+Every posting runs in one transaction that locks the affected accounts (primary-key order, so two writers never
+deadlock), appends immutable entries and moves the cached balance by the same amounts. A posting whose idempotency
+key already exists returns the existing entry instead of posting again; the unique index on the key is the last line
+of defence against a concurrent duplicate.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import transaction
+from djmoney.money import Money
+
+from billing import clock
+from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryKind, LedgerEntry
+
+SIX_PLACES = Decimal("0.000001")
+
+
+class LedgerError(Exception):
+    """A posting the ledger refuses; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: int
+    kind: str
+    amount: Money
+    key: str
+    occurred_at: dt.datetime
+    reference: str = ""
+    memo: str = ""
+    created_by_id: int | None = None
+
+
+def entry_period(*, account: CreditAccount, occurred_at: dt.datetime) -> dt.date:
+    """The billing month an entry counts in: its event's month, or, when that month's MCI is already issued, the
+    month after the latest issued MCI (late data rolls forward; an issued MCI never changes)."""
+    period = clock.month_start(occurred_at)
+    if account.closed_through is not None and period <= account.closed_through:
+        return clock.next_month(account.closed_through)
+    return period
+
+
+def accounts_lock(account_ids: Iterable[int]) -> dict[int, CreditAccount]:
+    """Lock the accounts (SELECT … FOR UPDATE, in primary-key order) for the rest of the transaction."""
+    ids = sorted(set(account_ids))
+    locked = CreditAccount.objects.select_for_update().filter(id__in=ids).order_by("id")
+    accounts = {account.id: account for account in locked}
+    missing = set(ids) - accounts.keys()
+    if missing:
+        raise LedgerError(f"Unknown credit account(s): {sorted(missing)}")
+    return accounts
+
+
+def ledger_post(
+    *,
+    account: CreditAccount,
+    kind: str,
+    amount: Money,
+    key: str,
+    occurred_at: dt.datetime | None = None,
+    reference: str = "",
+    memo: str = "",
+    created_by_id: int | None = None,
+) -> LedgerEntry:
+    """Post one entry (or return the entry already posted under `key`)."""
+    posting = Posting(
+        account_id=account.id, kind=kind, amount=amount, key=key, occurred_at=occurred_at or clock.now(),
+        reference=reference, memo=memo, created_by_id=created_by_id,
+    )
+    return ledger_post_many(postings=[posting])[0]
+
+
+def ledger_post_many(*, postings: Sequence[Posting]) -> list[LedgerEntry]:
+    """Post many entries in one transaction with a constant number of queries; one entry returned per posting."""
+    with transaction.atomic():
+        accounts = accounts_lock(p.account_id for p in postings)
+        return post_locked(accounts=accounts, postings=postings)
+
+
+def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Posting]) -> list[LedgerEntry]:
+    """Post to accounts the caller has already locked in this transaction (see `accounts_lock`)."""
+    for posting in postings:
+        _validate(posting, accounts[posting.account_id])
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(idempotency_key__in={p.key for p in postings})}
+    now = clock.now()
+    results, new_entries, touched = [], [], {}
+    for posting in postings:
+        entry = existing.get(posting.key)
+        if entry is None:
+            account = accounts[posting.account_id]
+            entry = _new_entry(account, posting, now)
+            existing[posting.key] = entry
+            new_entries.append(entry)
+            touched[account.id] = account
+        else:
+            _check_replay(entry, posting)
+        results.append(entry)
+    if new_entries:
+        LedgerEntry.objects.bulk_create(new_entries)
+        for account in touched.values():
+            account.updated_at = now
+        CreditAccount.objects.bulk_update(list(touched.values()), ["balance", "updated_at"])
+    return results
+
+
+def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> LedgerEntry:
+    amount = posting.amount.amount.quantize(SIX_PLACES)
+    account.balance = (account.balance + amount).quantize(SIX_PLACES)
+    return LedgerEntry(
+        account=account, kind=posting.kind, amount=amount, currency=account.currency,
+        balance_after=account.balance, period=entry_period(account=account, occurred_at=posting.occurred_at),
+        occurred_at=posting.occurred_at, posted_at=now, idempotency_key=posting.key,
+        reference=posting.reference[:200], memo=posting.memo, created_by_id=posting.created_by_id,
+    )
+
+
+def _validate(posting: Posting, account: CreditAccount) -> None:
+    if posting.kind not in EntryKind.values:
+        raise LedgerError(f"Unknown entry kind {posting.kind!r}.")
+    if not isinstance(posting.amount, Money):
+        raise LedgerError("Ledger amounts must be Money (amount and currency), not bare numbers.")
+    if str(posting.amount.currency) != account.currency:
+        raise LedgerError(
+            f"Currency mismatch: the credit account of hub {account.hub.hub_id} is in {account.currency}, "
+            f"the amount is in {posting.amount.currency}."
+        )
+    amount = posting.amount.amount
+    if amount != amount.quantize(SIX_PLACES):
+        raise LedgerError(f"Amount {amount} has more than 6 decimal places.")
+    if amount == 0:
+        raise LedgerError("A ledger entry cannot be zero.")
+    if posting.kind in POSITIVE_KINDS and amount < 0:
+        raise LedgerError(f"{posting.kind} entries must be positive, got {amount}.")
+    if posting.kind in NEGATIVE_KINDS and amount > 0:
+        raise LedgerError(f"{posting.kind} entries must be negative, got {amount}.")
+    if posting.kind == EntryKind.MANUAL_ADJUSTMENT and not posting.memo.strip():
+        raise LedgerError("A manual adjustment needs a reason.")
+    if not posting.key or len(posting.key) > 200:
+        raise LedgerError("An idempotency key of 1 to 200 characters is required.")
+    if posting.occurred_at.tzinfo is None:
+        raise LedgerError("occurred_at must be timezone-aware.")
+
+
+def _check_replay(entry: LedgerEntry, posting: Posting) -> None:
+    """A replay must be the same posting; the same key for a different movement is a caller bug."""
+    same = (
+        entry.account_id == posting.account_id
+        and entry.kind == posting.kind
+        and entry.amount == posting.amount.amount
+    )
+    if not same:
+        raise LedgerError(
+            f"Idempotency key {posting.key!r} was already used for {entry.kind} {entry.amount} {entry.currency} "
+            f"on account {entry.account_id}."
+        )

@@ -1,0 +1,87 @@
+"""Company details shared by partners and clients: what is printed on an invoice and snapshotted at issue."""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from hub.markets import COUNTRY_MARKET
+
+# EU member states (VAT): decides the tax treatment of an invoice.
+EU_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
+# The VAT ID prefix of a country differs from its ISO code only for Greece.
+VAT_PREFIX = {"GR": "EL"}
+# Shape of each EU VAT number after its two-letter prefix (format only; VIES is not reachable from here).
+VAT_FORMATS = {
+    "AT": r"U\d{8}", "BE": r"[01]\d{9}", "BG": r"\d{9,10}", "CY": r"\d{8}[A-Z]", "CZ": r"\d{8,10}",
+    "DE": r"\d{9}", "DK": r"\d{8}", "EE": r"\d{9}", "EL": r"\d{9}", "ES": r"[A-Z0-9]\d{7}[A-Z0-9]",
+    "FI": r"\d{8}", "FR": r"[A-HJ-NP-Z0-9]{2}\d{9}", "HR": r"\d{11}", "HU": r"\d{8}",
+    "IE": r"\d{7}[A-W][A-IW]?|\d[A-Z+*]\d{5}[A-W]", "IT": r"\d{11}", "LT": r"\d{9}|\d{12}", "LU": r"\d{8}",
+    "LV": r"\d{11}", "MT": r"\d{8}", "NL": r"\d{9}B\d{2}", "PL": r"\d{10}", "PT": r"\d{9}", "RO": r"\d{2,10}",
+    "SE": r"\d{12}", "SI": r"\d{8}", "SK": r"\d{10}",
+}
+
+
+def validate_country(value: str) -> None:
+    if value not in COUNTRY_MARKET:
+        raise ValidationError(_("%(value)s is not an ISO 3166-1 alpha-2 country code."), params={"value": value})
+
+
+def normalize_vat_id(value: str) -> str:
+    return re.sub(r"[\s.\-]", "", value or "").upper()
+
+
+def vat_id_error(vat_id: str, country: str) -> str | None:
+    """The reason an EU VAT ID is malformed for `country`, or None. Non-EU tax ids are accepted as given."""
+    if not vat_id or country not in EU_COUNTRIES:
+        return None
+    prefix = VAT_PREFIX.get(country, country)
+    if not vat_id.startswith(prefix):
+        return f"A VAT ID for {country} starts with {prefix}."
+    if not re.fullmatch(VAT_FORMATS[prefix], vat_id[len(prefix):]):
+        return f"{vat_id} is not a valid {country} VAT ID format."
+    return None
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    BILLING = "billing", _("Billing")
+    VIEWER = "viewer", _("Viewer")
+
+
+class CompanyDetails(models.Model):
+    company_name = models.CharField(_("company name"), max_length=200)
+    address_line1 = models.CharField(_("address"), max_length=200, blank=True)
+    address_line2 = models.CharField(_("address (line 2)"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, validators=[validate_country])
+    vat_id = models.CharField(_("VAT ID"), max_length=20, blank=True)
+    billing_email = models.EmailField(_("billing email"))
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        super().clean()
+        self.vat_id = normalize_vat_id(self.vat_id)
+        self.country = (self.country or "").upper()
+        error = vat_id_error(self.vat_id, self.country)
+        if error:
+            raise ValidationError({"vat_id": error})
+
+    def company_snapshot(self) -> dict:
+        """The billed company's details as printed on an invoice (frozen at issue)."""
+        return {
+            "company_name": self.company_name,
+            "address_line1": self.address_line1,
+            "address_line2": self.address_line2,
+            "postal_code": self.postal_code,
+            "city": self.city,
+            "country": self.country,
+            "vat_id": self.vat_id,
+            "billing_email": self.billing_email,
+        }

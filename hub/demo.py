@@ -1,0 +1,188 @@
+"""Deterministic demo data for `make run` and for trying the portal: safe to run again (nothing is duplicated)."""
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from djmoney.money import Money
+
+from billing import clock
+from billing.ledger import ledger_post
+from billing.models import EntryKind
+from clients.models import Client, ClientMembership
+from hub.company import Role
+from hub.models import Hub, LicenseTier, PhoneNumber, RateCardRate, Waba
+from hub.rate_card import rate_card_load
+from hub.services import hub_create, number_onboard, number_request_deletion, waba_create
+from hub.usage import usage_record_batch
+from partners.models import Partner, PartnerMembership, Plan
+
+SAMPLE_RATE_CARD = Path(__file__).parent / "data" / "rate_card_sample.csv"
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 -- printed for the demo logins; demo data only
+
+PARTNERS = [
+    {"name": "Nordlicht Digital", "company_name": "Nordlicht Digital GmbH", "country": "DE", "currency": "EUR",
+     "plan": "growth", "vat_id": "DE811907980", "city": "Hamburg", "postal_code": "20095",
+     "address_line1": "Mönckebergstraße 7", "billing_email": "billing@nordlicht.example", "login": "nordlicht"},
+    {"name": "Sunrise Messaging", "company_name": "Sunrise Messaging Inc.", "country": "US", "currency": "USD",
+     "plan": "premium", "vat_id": "", "city": "Austin", "postal_code": "78701",
+     "address_line1": "500 Congress Ave", "billing_email": "ap@sunrise.example", "login": "sunrise"},
+]
+
+# (partner login, client login, company, country, VAT ID, hub id, waba id, timezone, numbers, daily messages, funds)
+# numbers: (e164, tier, onboarded: "early" | day of this month, pending deletion?)
+CLIENTS = [
+    ("nordlicht", "mueller", "Bäckerei Müller GmbH", "DE", "DE136695976", "HUB-DEMQ7K2M", "104857600001",
+     "Europe/Berlin", [("+4915112345678", "regular", "early", False), ("+4915112345679", "premium", 10, False)],
+     60, Decimal("150")),
+    ("nordlicht", "cafeole", "Café Olé S.L.", "ES", "ESB12345674", "HUB-DEMR4X8P", "104857600002",
+     "Europe/Madrid", [("+34612345678", "regular", "early", False), ("+34612345679", "regular", "early", True)],
+     35, Decimal("60")),
+    ("nordlicht", "lodz", "Łódź Logistyka sp. z o.o.", "PL", "", "HUB-DEMT9W3C", "104857600003",
+     "Europe/Warsaw", [("+48512345678", "regular", "early", False)], 20, Decimal("10")),
+    ("sunrise", "acme", "Acme Retail LLC", "US", "", "HUB-DEMU6H5N", "104857600004",
+     "America/New_York", [("+12025550143", "premium", "early", False), ("+12025550144", "regular", 15, False)],
+     80, Decimal("300")),
+    ("sunrise", "saopaulo", "São Paulo Modas Ltda.", "BR", "", "HUB-DEMV3J7Y", "104857600005",
+     "America/Sao_Paulo", [("+5511987654321", "regular", "early", False)], 40, Decimal("50")),
+]
+
+CATEGORY_MIX = [("marketing", 5), ("utility", 3), ("authentication", 2), ("service", 3)]
+COUNTRIES_BY_HOME = {
+    "DE": ["DE", "DE", "DE", "AT", "CH", "FR", "NL", "GB"], "ES": ["ES", "ES", "ES", "PT", "FR", "MX"],
+    "PL": ["PL", "PL", "DE", "CZ", "UA"], "US": ["US", "US", "US", "CA", "MX", "GB", "IN"],
+    "BR": ["BR", "BR", "BR", "AR", "PT"],
+}
+
+
+@dataclass
+class DemoLogin:
+    username: str
+    password: str
+    party: str
+    role: str
+
+
+def demo_seed(*, today: dt.date | None = None) -> list[DemoLogin]:
+    """Create (or complete) the demo world; returns the logins to print."""
+    now = clock.now()
+    today = today or now.date()
+    if not RateCardRate.objects.exists():
+        with open(SAMPLE_RATE_CARD, newline="", encoding="utf-8") as handle:
+            rate_card_load(lines=handle, source=SAMPLE_RATE_CARD.name)
+    logins = [_staff_user()]
+    partners = {}
+    for spec in PARTNERS:
+        partners[spec["login"]], partner_logins = _partner(spec)
+        logins += partner_logins
+    this_month = today.replace(day=1)
+    previous_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    for spec in CLIENTS:
+        hub, client_logins = _client(spec, partners[spec[0]], previous_month, this_month)
+        logins += client_logins
+        _funds(hub, spec[10], previous_month, this_month, now)
+        _usage(hub, spec, previous_month, now)
+    return logins
+
+
+def _user(username: str, *, email: str, staff: bool = False):
+    user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
+    if created:
+        user.set_password(DEMO_PASSWORD)
+        user.is_staff = user.is_superuser = staff
+        user.save()
+    return user
+
+
+def _staff_user() -> DemoLogin:
+    _user("admin", email="admin@hub-portal.example", staff=True)
+    return DemoLogin("admin", DEMO_PASSWORD, "provider staff (/admin/)", "superuser")
+
+
+def _partner(spec: dict) -> tuple[Partner, list[DemoLogin]]:
+    fields = {k: v for k, v in spec.items() if k not in ("login", "plan", "name")}
+    partner, _ = Partner.objects.get_or_create(
+        name=spec["name"], defaults={**fields, "plan": Plan.objects.get(code=spec["plan"])}
+    )
+    logins = []
+    for role in Role.values:
+        username = f"{spec['login']}-{role}"
+        user = _user(username, email=f"{username}@partner.example")
+        PartnerMembership.objects.get_or_create(user=user, defaults={"partner": partner, "role": role})
+        logins.append(DemoLogin(username, DEMO_PASSWORD, f"partner {partner.name}", role))
+    return partner, logins
+
+
+def _client(spec, partner: Partner, previous_month: dt.date, this_month: dt.date) -> tuple[Hub, list[DemoLogin]]:
+    _, login, company, country, vat_id, hub_id, waba_id, tz, numbers, _, _ = spec
+    with transaction.atomic():
+        client, _ = Client.objects.get_or_create(company_name=company, defaults={
+            "partner": partner, "country": country, "vat_id": vat_id, "billing_email": f"finance@{login}.example",
+            "address_line1": "Demo Street 1", "postal_code": "10000", "city": "Demo City",
+        })
+        hub = Hub.objects.filter(hub_id=hub_id).first() or hub_create(client=client, name=f"{company} Hub", hub_id=hub_id)
+        waba = Waba.objects.filter(meta_waba_id=waba_id).first() or waba_create(
+            hub=hub, meta_waba_id=waba_id, name=f"{company} WhatsApp", timezone=tz
+        )
+        for e164, tier, onboarded, pending_deletion in numbers:
+            _number(waba, e164, tier, onboarded, pending_deletion, previous_month, this_month)
+    logins = []
+    for role in Role.values:
+        username = f"{login}-{role}"
+        user = _user(username, email=f"{username}@client.example")
+        ClientMembership.objects.get_or_create(user=user, defaults={"client": client, "role": role})
+        logins.append(DemoLogin(username, DEMO_PASSWORD, f"client {company}", role))
+    return hub, logins
+
+
+def _number(waba, e164, tier, onboarded, pending_deletion, previous_month, this_month) -> None:
+    if PhoneNumber.objects.filter(e164=e164).exclude(status=PhoneNumber.Status.DELETED).exists():
+        return
+    day = previous_month if onboarded == "early" else this_month.replace(day=onboarded)
+    number = number_onboard(
+        waba=waba, e164=e164, tier=LicenseTier.objects.get(code=tier),
+        onboarded_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), display_name=waba.name,
+    )
+    if pending_deletion:
+        number_request_deletion(number=number)
+
+
+def _funds(hub: Hub, amount: Decimal, previous_month: dt.date, this_month: dt.date, now: dt.datetime) -> None:
+    for month in (previous_month, this_month):
+        occurred = dt.datetime.combine(month, dt.time(8), tzinfo=dt.UTC)
+        if occurred <= now:
+            ledger_post(
+                account=hub.credit_account, kind=EntryKind.FUNDS_ADDED, amount=Money(amount, hub.currency),
+                key=f"demo:funds:{hub.hub_id}:{month:%Y-%m}", occurred_at=occurred, reference="Demo prepayment",
+            )
+
+
+def _usage(hub: Hub, spec, previous_month: dt.date, now: dt.datetime) -> None:
+    """Messages every day from the start of last month until now, deterministic per hub and day."""
+    _, _, _, country, _, _, waba_id, _, numbers, per_day, _ = spec
+    day, batch = previous_month, []
+    while (start := dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)) < now:
+        rng = random.Random(f"{hub.hub_id}:{day}")
+        live = [e164 for e164, _, onboarded, _ in numbers if onboarded == "early" or day.day >= onboarded
+                or day < now.date().replace(day=1)]
+        for n in range(rng.randint(per_day // 2, per_day)):
+            sent = start + dt.timedelta(minutes=rng.randint(0, 14 * 60))
+            if sent >= now:
+                continue
+            category = rng.choices([c for c, _ in CATEGORY_MIX], weights=[w for _, w in CATEGORY_MIX])[0]
+            batch.append({
+                "message_id": f"wamid.DEMO.{hub.hub_id}.{day:%Y%m%d}.{n:04d}", "waba_id": waba_id,
+                "phone_number": rng.choice(live), "recipient_country": rng.choice(COUNTRIES_BY_HOME[country]),
+                "category": category, "billable": category != "service", "pricing_model": "PMP",
+                "timestamp": sent.isoformat(),
+            })
+            if len(batch) == 1000:
+                usage_record_batch(events=batch)
+                batch = []
+        day += dt.timedelta(days=1)
+    if batch:
+        usage_record_batch(events=batch)

@@ -1,0 +1,264 @@
+"""Usage ingestion: message status events in, rated usage and USAGE ledger debits out.
+
+This is the hot path (the messaging platform posts thousands of events a second), so a batch costs a constant
+number of queries, whatever its size: WABAs, numbers, rates, lock, seen ids, entry keys, entries, balances, usage.
+Each event is either recorded whole or rejected with its index and reason; nothing is half-applied.
+"""
+
+import datetime as dt
+import hashlib
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from djmoney.money import Money
+
+from billing import clock
+from billing.ledger import Posting, accounts_lock, entry_period, post_locked
+from billing.models import EntryKind
+from hub.markets import COUNTRY_MARKET, market_for_country
+from hub.models import Category, MessageUsage, PhoneNumber, Waba, e164_error
+from hub.rating import RateBook
+
+REQUIRED_FIELDS = ("message_id", "waba_id", "phone_number", "recipient_country", "category", "billable", "timestamp")
+SUPPORTED_PRICING_MODELS = ("PMP",)
+FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+
+
+class UsageBatchTooLarge(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    message_id: str
+    waba_id: str
+    phone_number: str
+    recipient_country: str
+    category: str
+    billable: bool
+    pricing_model: str
+    sent_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int
+    reason: str
+
+
+@dataclass
+class UsageBatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    debited: dict[str, Decimal] = field(default_factory=dict)  # hub_id -> amount debited by this batch
+
+
+@dataclass(frozen=True)
+class _Rated:
+    index: int
+    event: UsageEvent
+    waba: Waba
+    number_id: int
+    market: str
+    rate: Decimal
+
+
+def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
+    """The event, or the reason it is malformed (a plain sentence for the sender)."""
+    if not isinstance(raw, Mapping):
+        return "expected a JSON object"
+    missing = [name for name in REQUIRED_FIELDS if name not in raw or raw[name] is None]
+    if missing:
+        return "missing field(s): " + ", ".join(missing)
+    message_id, waba_id = raw["message_id"], raw["waba_id"]
+    if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128:
+        return "message_id must be a non-empty string of at most 128 characters"
+    if not isinstance(waba_id, str) or not waba_id.isdigit():
+        return "waba_id must be a string of digits"
+    number_error = e164_error(raw["phone_number"])
+    if number_error:
+        return number_error
+    country = raw["recipient_country"]
+    if not isinstance(country, str) or country.upper() not in COUNTRY_MARKET:
+        return f"recipient_country {country!r} is not an ISO 3166-1 alpha-2 country code"
+    if raw["category"] not in Category.values:
+        return f"unknown category {raw['category']!r} (expected one of: {', '.join(Category.values)})"
+    if not isinstance(raw["billable"], bool):
+        return "billable must be true or false"
+    pricing_model = raw.get("pricing_model") or "PMP"
+    if pricing_model not in SUPPORTED_PRICING_MODELS:
+        return f"pricing_model {pricing_model!r} is not supported (per-message pricing, PMP, only)"
+    sent_at = _timestamp_parse(raw["timestamp"])
+    if isinstance(sent_at, str):
+        return sent_at
+    if sent_at > now + FUTURE_TOLERANCE:
+        return "timestamp is in the future"
+    return UsageEvent(
+        message_id=message_id.strip(), waba_id=waba_id, phone_number=raw["phone_number"],
+        recipient_country=country.upper(), category=raw["category"], billable=raw["billable"],
+        pricing_model=pricing_model, sent_at=sent_at,
+    )
+
+
+def _timestamp_parse(value: object) -> dt.datetime | str:
+    """ISO 8601 with an offset, or Unix seconds (as Meta's webhooks send them)."""
+    if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.isdigit():
+        try:
+            return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return "timestamp is out of range"
+    if not isinstance(value, str):
+        return "timestamp must be an ISO 8601 string or Unix seconds"
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return f"timestamp {value!r} is not ISO 8601"
+    if parsed.tzinfo is None:
+        return "timestamp needs a time zone offset (e.g. Z or +01:00)"
+    return parsed.astimezone(dt.UTC)
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
+    """Rate and record a batch of message status events; debit billable costs from each hub's credit balance.
+
+    Duplicates (a message id already recorded, or repeated in the batch) are counted and skipped, so a retried
+    batch posts nothing twice. Usage is recorded whatever the hub's balance or restrictions: the message was
+    delivered and Meta bills it.
+    """
+    if len(events) > settings.USAGE_MAX_BATCH:
+        raise UsageBatchTooLarge(f"A batch holds at most {settings.USAGE_MAX_BATCH} events, got {len(events)}.")
+    result = UsageBatchResult()
+    now = clock.now()
+    parsed = _parse_unique(events, now, result)
+    rated = _rate(parsed, result)
+    for attempt in range(2):
+        try:
+            _record(rated, now, result)
+            break
+        except IntegrityError:
+            # A concurrent batch recorded one of these message ids first; the retry sees it as a duplicate.
+            if attempt:
+                raise
+    result.rejected.sort(key=lambda r: r.index)
+    return result
+
+
+def _parse_unique(events: Sequence[object], now: dt.datetime, result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
+    parsed, seen = [], set()
+    for index, raw in enumerate(events):
+        event = usage_event_parse(raw, now=now)
+        if isinstance(event, str):
+            result.rejected.append(Rejection(index, event))
+        elif event.message_id in seen:
+            result.duplicates += 1
+        else:
+            seen.add(event.message_id)
+            parsed.append((index, event))
+    return parsed
+
+
+def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:
+    wabas = {
+        w.meta_waba_id: w
+        for w in Waba.objects.select_related("hub__credit_account").filter(
+            meta_waba_id__in={e.waba_id for _, e in parsed}
+        )
+    }
+    numbers = _numbers_by_waba(wabas.values(), {e.phone_number for _, e in parsed})
+    located = []
+    for index, event in parsed:
+        waba = wabas.get(event.waba_id)
+        if waba is None:
+            result.rejected.append(Rejection(index, f"unknown WABA {event.waba_id}"))
+            continue
+        number_id = numbers.get((waba.id, event.phone_number))
+        if number_id is None:
+            result.rejected.append(Rejection(index, f"phone number {event.phone_number} is not on WABA {waba.meta_waba_id}"))
+            continue
+        located.append((index, event, waba, number_id, event.sent_at.astimezone(_zone(waba.timezone)).date()))
+    if not located:
+        return []
+    book = RateBook.load(currencies={w.hub.currency for w in wabas.values()}, until=max(day for *_, day in located))
+    rated = []
+    for index, event, waba, number_id, day in located:
+        if not event.billable:
+            rated.append(_Rated(index, event, waba, number_id, market_for_country(event.recipient_country), Decimal(0)))
+            continue
+        found = book.rate_for(currency=waba.hub.currency, country=event.recipient_country, category=event.category, day=day)
+        if found is None:
+            result.rejected.append(Rejection(
+                index, f"no {waba.hub.currency} rate for {event.category} to {event.recipient_country} on {day}"
+            ))
+            continue
+        rated.append(_Rated(index, event, waba, number_id, found[0], found[1]))
+    return rated
+
+
+def _numbers_by_waba(wabas, e164s: set[str]) -> dict[tuple[int, str], int]:
+    """(waba pk, e164) -> number pk, preferring a live record over a deleted one of the same number."""
+    rows = PhoneNumber.objects.filter(waba__in=list(wabas), e164__in=e164s).values_list("waba_id", "e164", "id", "status")
+    found: dict[tuple[int, str], int] = {}
+    for waba_id, e164, number_id, status in sorted(rows, key=lambda r: (r[3] != "deleted", r[2])):
+        found[(waba_id, e164)] = number_id
+    return found
+
+
+def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
+    with transaction.atomic():
+        accounts = accounts_lock(r.waba.hub.credit_account.id for r in rated)
+        seen = set(MessageUsage.objects.filter(message_id__in=[r.event.message_id for r in rated])
+                   .values_list("message_id", flat=True))
+        fresh = [r for r in rated if r.event.message_id not in seen]
+        groups: dict[tuple[int, dt.date], list[_Rated]] = defaultdict(list)
+        for r in fresh:
+            account = accounts[r.waba.hub.credit_account.id]
+            groups[(account.id, entry_period(account=account, occurred_at=r.event.sent_at))].append(r)
+        entries = _post_usage(accounts, groups)
+        MessageUsage.objects.bulk_create([
+            _usage_row(r, period, entries.get((account_id, period)), now)
+            for (account_id, period), members in groups.items() for r in members
+        ])
+    result.accepted = len(fresh)
+    result.duplicates += len(rated) - len(fresh)
+    for key, entry in entries.items():
+        hub_id = groups[key][0].waba.hub.hub_id
+        result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
+
+
+def _post_usage(accounts, groups) -> dict:
+    keyed, postings = [], []
+    for (account_id, period), members in groups.items():
+        total = sum((r.rate for r in members if r.event.billable), Decimal(0))
+        if total == 0:
+            continue
+        digest = hashlib.sha256("\n".join(sorted(r.event.message_id for r in members)).encode()).hexdigest()
+        postings.append(Posting(
+            account_id=account_id, kind=EntryKind.USAGE, amount=Money(-total, accounts[account_id].currency),
+            key=f"usage:{account_id}:{period:%Y-%m}:{digest}", occurred_at=max(r.event.sent_at for r in members),
+            reference=f"{len(members)} messages",
+        ))
+        keyed.append((account_id, period))
+    return dict(zip(keyed, post_locked(accounts=accounts, postings=postings), strict=True))
+
+
+def _usage_row(r: _Rated, period: dt.date, entry, now: dt.datetime) -> MessageUsage:
+    cost = r.rate if r.event.billable else Decimal(0)
+    return MessageUsage(
+        message_id=r.event.message_id, hub_id=r.waba.hub_id, waba_id=r.waba.id, phone_number_id=r.number_id,
+        recipient_country=r.event.recipient_country, market=r.market, category=r.event.category,
+        pricing_model=r.event.pricing_model, billable=r.event.billable, sent_at=r.event.sent_at,
+        rate_date=r.event.sent_at.astimezone(_zone(r.waba.timezone)).date(), rate=r.rate, cost=cost,
+        currency=r.waba.hub.currency, period=period, ledger_entry=entry if cost else None, recorded_at=now,
+    )
