@@ -18,8 +18,18 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "hub", "kind", "amount", "currency", "balance_after", "period", "occurred_at", "reference",
-                    "idempotency_key"]
+    list_display = [
+        "id",
+        "hub",
+        "kind",
+        "amount",
+        "currency",
+        "balance_after",
+        "period",
+        "occurred_at",
+        "reference",
+        "idempotency_key",
+    ]
     list_filter = ["kind", "currency", "period"]
     list_select_related = ["account__hub"]
     search_fields = ["idempotency_key", "reference", "account__hub__hub_id"]

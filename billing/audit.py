@@ -35,9 +35,11 @@ def ledger_audit() -> list[Violation]:
 
 def _cached_balances() -> list[Violation]:
     sums = LedgerEntry.objects.filter(account=OuterRef("pk")).values("account").annotate(total=Sum("amount"))
-    accounts = CreditAccount.objects.annotate(
-        entries_total=exact(Coalesce(Subquery(sums.values("total")), ZERO))
-    ).exclude(balance=F("entries_total")).select_related("hub")
+    accounts = (
+        CreditAccount.objects.annotate(entries_total=exact(Coalesce(Subquery(sums.values("total")), ZERO)))
+        .exclude(balance=F("entries_total"))
+        .select_related("hub")
+    )
     return [
         Violation(a.hub.hub_id, a.id, f"cached balance {a.balance} != sum of entries {a.entries_total}")
         for a in accounts
@@ -51,12 +53,20 @@ def _currencies() -> list[Violation]:
     ]
     foreign = LedgerEntry.objects.exclude(currency=F("account__currency")).select_related("account__hub")
     found += [
-        Violation(e.account.hub.hub_id, e.account_id, f"entry {e.id} in {e.currency}, account in {e.account.currency}")
+        Violation(
+            e.account.hub.hub_id,
+            e.account_id,
+            f"entry {e.id} in {e.currency}, account in {e.account.currency}",
+        )
         for e in foreign
     ]
     usage = MessageUsage.objects.exclude(currency=F("hub__currency")).select_related("hub__credit_account")
     found += [
-        Violation(u.hub.hub_id, u.hub.credit_account.id, f"usage {u.message_id} in {u.currency}, hub in {u.hub.currency}")
+        Violation(
+            u.hub.hub_id,
+            u.hub.credit_account.id,
+            f"usage {u.message_id} in {u.currency}, hub in {u.hub.currency}",
+        )
         for u in usage[:100]
     ]
     return found
@@ -68,8 +78,11 @@ def _running_balances() -> list[Violation]:
         running=exact(Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc()))
     ).filter(~Q(balance_after=F("running")))
     return [
-        Violation(e.account.hub.hub_id, e.account_id,
-                  f"entry {e.id} records balance {e.balance_after}, entries sum to {e.running}")
+        Violation(
+            e.account.hub.hub_id,
+            e.account_id,
+            f"entry {e.id} records balance {e.balance_after}, entries sum to {e.running}",
+        )
         for e in running.select_related("account__hub")[:100]
     ]
 
@@ -77,11 +90,18 @@ def _running_balances() -> list[Violation]:
 def _usage_entries() -> list[Violation]:
     """A USAGE entry debits exactly the cost of the messages it covers."""
     costs = MessageUsage.objects.filter(ledger_entry=OuterRef("pk")).values("ledger_entry").annotate(c=Sum("cost"))
-    entries = LedgerEntry.objects.filter(kind=EntryKind.USAGE).annotate(
-        covered=exact(Coalesce(Subquery(costs.values("c")), ZERO))
-    ).exclude(amount=-F("covered")).select_related("account__hub")
+    entries = (
+        LedgerEntry.objects.filter(kind=EntryKind.USAGE)
+        .annotate(covered=exact(Coalesce(Subquery(costs.values("c")), ZERO)))
+        .exclude(amount=-F("covered"))
+        .select_related("account__hub")
+    )
     return [
-        Violation(e.account.hub.hub_id, e.account_id, f"USAGE entry {e.id} is {e.amount}, its messages cost {e.covered}")
+        Violation(
+            e.account.hub.hub_id,
+            e.account_id,
+            f"USAGE entry {e.id} is {e.amount}, its messages cost {e.covered}",
+        )
         for e in entries[:100]
     ]
 
@@ -90,7 +110,8 @@ def _unposted_usage() -> list[Violation]:
     """Every message that cost something was debited."""
     unposted = (
         MessageUsage.objects.filter(cost__gt=0, ledger_entry__isnull=True)
-        .values("hub__hub_id", "hub__credit_account__id").annotate(total=Sum("cost"))
+        .values("hub__hub_id", "hub__credit_account__id")
+        .annotate(total=Sum("cost"))
     )
     return [
         Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {row['total']} not debited")

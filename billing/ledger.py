@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from djmoney.money import Money
 
 from billing import clock
@@ -69,8 +69,14 @@ def ledger_post(
 ) -> LedgerEntry:
     """Post one entry (or return the entry already posted under `key`)."""
     posting = Posting(
-        account_id=account.id, kind=kind, amount=amount, key=key, occurred_at=occurred_at or clock.now(),
-        reference=reference, memo=memo, created_by_id=created_by_id,
+        account_id=account.id,
+        kind=kind,
+        amount=amount,
+        key=key,
+        occurred_at=occurred_at or clock.now(),
+        reference=reference,
+        memo=memo,
+        created_by_id=created_by_id,
     )
     return ledger_post_many(postings=[posting])[0]
 
@@ -102,20 +108,46 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
         results.append(entry)
     if new_entries:
         LedgerEntry.objects.bulk_create(new_entries)
-        for account in touched.values():
-            account.updated_at = now
-        CreditAccount.objects.bulk_update(list(touched.values()), ["balance", "updated_at"])
+        _balances_save(list(touched.values()), now)
     return results
+
+
+def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:
+    """One UPDATE for all touched accounts (bulk_update's CASE expression costs milliseconds per row to build)."""
+    for account in accounts:
+        account.updated_at = now
+    table = CreditAccount._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s::bigint, %s::numeric)"] * len(accounts))
+            cursor.execute(
+                f"UPDATE {table} AS a SET balance = v.balance, updated_at = %s "  # noqa: S608 -- no user input
+                f"FROM (VALUES {values}) AS v(id, balance) WHERE a.id = v.id",
+                [now, *[x for a in accounts for x in (a.id, a.balance)]],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET balance = %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [(str(a.balance), now, a.id) for a in accounts],
+            )
 
 
 def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> LedgerEntry:
     amount = posting.amount.amount.quantize(SIX_PLACES)
     account.balance = (account.balance + amount).quantize(SIX_PLACES)
     return LedgerEntry(
-        account=account, kind=posting.kind, amount=amount, currency=account.currency,
-        balance_after=account.balance, period=entry_period(account=account, occurred_at=posting.occurred_at),
-        occurred_at=posting.occurred_at, posted_at=now, idempotency_key=posting.key,
-        reference=posting.reference[:200], memo=posting.memo, created_by_id=posting.created_by_id,
+        account=account,
+        kind=posting.kind,
+        amount=amount,
+        currency=account.currency,
+        balance_after=account.balance,
+        period=entry_period(account=account, occurred_at=posting.occurred_at),
+        occurred_at=posting.occurred_at,
+        posted_at=now,
+        idempotency_key=posting.key,
+        reference=posting.reference[:200],
+        memo=posting.memo,
+        created_by_id=posting.created_by_id,
     )
 
 
@@ -149,9 +181,7 @@ def _validate(posting: Posting, account: CreditAccount) -> None:
 def _check_replay(entry: LedgerEntry, posting: Posting) -> None:
     """A replay must be the same posting; the same key for a different movement is a caller bug."""
     same = (
-        entry.account_id == posting.account_id
-        and entry.kind == posting.kind
-        and entry.amount == posting.amount.amount
+        entry.account_id == posting.account_id and entry.kind == posting.kind and entry.amount == posting.amount.amount
     )
     if not same:
         raise LedgerError(

@@ -16,9 +16,13 @@ class CreditAccount(models.Model):
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES, editable=False)
     balance = models.DecimalField(**AMOUNT, default=Decimal(0), editable=False)
     closed_through = models.DateField(
-        null=True, blank=True, editable=False,
-        help_text=_("Start of the latest billing month whose Month Closing Invoice is issued; later entries "
-                    "for that month roll into the next one."),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Start of the latest billing month whose Month Closing Invoice is issued; later entries "
+            "for that month roll into the next one."
+        ),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -80,13 +84,16 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(condition=models.Q(kind__in=EntryKind.values), name="entry_kind_known"),
             models.CheckConstraint(condition=models.Q(period__day=1), name="entry_period_is_month_start"),
             models.CheckConstraint(
-                condition=~models.Q(kind__in=POSITIVE_KINDS) | models.Q(amount__gt=0), name="entry_kind_positive"
+                condition=~models.Q(kind__in=POSITIVE_KINDS) | models.Q(amount__gt=0),
+                name="entry_kind_positive",
             ),
             models.CheckConstraint(
-                condition=~models.Q(kind__in=NEGATIVE_KINDS) | models.Q(amount__lt=0), name="entry_kind_negative"
+                condition=~models.Q(kind__in=NEGATIVE_KINDS) | models.Q(amount__lt=0),
+                name="entry_kind_negative",
             ),
             models.CheckConstraint(
-                condition=~models.Q(kind="MANUAL_ADJUSTMENT") | ~models.Q(memo=""), name="entry_adjustment_has_reason"
+                condition=~models.Q(kind="MANUAL_ADJUSTMENT") | ~models.Q(memo=""),
+                name="entry_adjustment_has_reason",
             ),
         ]
 

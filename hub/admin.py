@@ -73,7 +73,16 @@ class LicenseTierAdmin(admin.ModelAdmin):
 
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
-    list_display = ["e164", "display_name", "waba", "hub", "tier", "status", "onboarded_at", "deletion_requested_at"]
+    list_display = [
+        "e164",
+        "display_name",
+        "waba",
+        "hub",
+        "tier",
+        "status",
+        "onboarded_at",
+        "deletion_requested_at",
+    ]
     list_filter = ["status", "tier", "onboarded_at"]
     list_select_related = ["waba__hub", "tier"]
     search_fields = ["e164", "display_name", "waba__meta_waba_id", "waba__hub__hub_id"]
@@ -94,8 +103,19 @@ class RateCardRateAdmin(ReadOnlyAdmin):
 
 @admin.register(MessageUsage)
 class MessageUsageAdmin(ReadOnlyAdmin):
-    list_display = ["message_id", "hub", "waba", "phone_number", "category", "market", "billable", "cost", "currency",
-                    "sent_at", "period"]
+    list_display = [
+        "message_id",
+        "hub",
+        "waba",
+        "phone_number",
+        "category",
+        "market",
+        "billable",
+        "cost",
+        "currency",
+        "sent_at",
+        "period",
+    ]
     list_filter = ["period", "category", "billable", "currency", "market"]
     list_select_related = ["hub", "waba", "phone_number"]
     search_fields = ["message_id", "hub__hub_id", "waba__meta_waba_id", "phone_number__e164"]

@@ -25,36 +25,110 @@ SAMPLE_RATE_CARD = Path(__file__).parent / "data" / "rate_card_sample.csv"
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 -- printed for the demo logins; demo data only
 
 PARTNERS = [
-    {"name": "Nordlicht Digital", "company_name": "Nordlicht Digital GmbH", "country": "DE", "currency": "EUR",
-     "plan": "growth", "vat_id": "DE811907980", "city": "Hamburg", "postal_code": "20095",
-     "address_line1": "Mönckebergstraße 7", "billing_email": "billing@nordlicht.example", "login": "nordlicht"},
-    {"name": "Sunrise Messaging", "company_name": "Sunrise Messaging Inc.", "country": "US", "currency": "USD",
-     "plan": "premium", "vat_id": "", "city": "Austin", "postal_code": "78701",
-     "address_line1": "500 Congress Ave", "billing_email": "ap@sunrise.example", "login": "sunrise"},
+    {
+        "name": "Nordlicht Digital",
+        "company_name": "Nordlicht Digital GmbH",
+        "country": "DE",
+        "currency": "EUR",
+        "plan": "growth",
+        "vat_id": "DE811907980",
+        "city": "Hamburg",
+        "postal_code": "20095",
+        "address_line1": "Mönckebergstraße 7",
+        "billing_email": "billing@nordlicht.example",
+        "login": "nordlicht",
+    },
+    {
+        "name": "Sunrise Messaging",
+        "company_name": "Sunrise Messaging Inc.",
+        "country": "US",
+        "currency": "USD",
+        "plan": "premium",
+        "vat_id": "",
+        "city": "Austin",
+        "postal_code": "78701",
+        "address_line1": "500 Congress Ave",
+        "billing_email": "ap@sunrise.example",
+        "login": "sunrise",
+    },
 ]
 
 # (partner login, client login, company, country, VAT ID, hub id, waba id, timezone, numbers, daily messages, funds)
 # numbers: (e164, tier, onboarded: "early" | day of this month, pending deletion?)
 CLIENTS = [
-    ("nordlicht", "mueller", "Bäckerei Müller GmbH", "DE", "DE136695976", "HUB-DEMQ7K2M", "104857600001",
-     "Europe/Berlin", [("+4915112345678", "regular", "early", False), ("+4915112345679", "premium", 10, False)],
-     60, Decimal("150")),
-    ("nordlicht", "cafeole", "Café Olé S.L.", "ES", "ESB12345674", "HUB-DEMR4X8P", "104857600002",
-     "Europe/Madrid", [("+34612345678", "regular", "early", False), ("+34612345679", "regular", "early", True)],
-     35, Decimal("60")),
-    ("nordlicht", "lodz", "Łódź Logistyka sp. z o.o.", "PL", "", "HUB-DEMT9W3C", "104857600003",
-     "Europe/Warsaw", [("+48512345678", "regular", "early", False)], 20, Decimal("10")),
-    ("sunrise", "acme", "Acme Retail LLC", "US", "", "HUB-DEMU6H5N", "104857600004",
-     "America/New_York", [("+12025550143", "premium", "early", False), ("+12025550144", "regular", 15, False)],
-     80, Decimal("300")),
-    ("sunrise", "saopaulo", "São Paulo Modas Ltda.", "BR", "", "HUB-DEMV3J7Y", "104857600005",
-     "America/Sao_Paulo", [("+5511987654321", "regular", "early", False)], 40, Decimal("50")),
+    (
+        "nordlicht",
+        "mueller",
+        "Bäckerei Müller GmbH",
+        "DE",
+        "DE136695976",
+        "HUB-DEMQ7K2M",
+        "104857600001",
+        "Europe/Berlin",
+        [("+4915112345678", "regular", "early", False), ("+4915112345679", "premium", 10, False)],
+        60,
+        Decimal("150"),
+    ),
+    (
+        "nordlicht",
+        "cafeole",
+        "Café Olé S.L.",
+        "ES",
+        "ESB12345674",
+        "HUB-DEMR4X8P",
+        "104857600002",
+        "Europe/Madrid",
+        [("+34612345678", "regular", "early", False), ("+34612345679", "regular", "early", True)],
+        35,
+        Decimal("60"),
+    ),
+    (
+        "nordlicht",
+        "lodz",
+        "Łódź Logistyka sp. z o.o.",
+        "PL",
+        "",
+        "HUB-DEMT9W3C",
+        "104857600003",
+        "Europe/Warsaw",
+        [("+48512345678", "regular", "early", False)],
+        20,
+        Decimal("10"),
+    ),
+    (
+        "sunrise",
+        "acme",
+        "Acme Retail LLC",
+        "US",
+        "",
+        "HUB-DEMU6H5N",
+        "104857600004",
+        "America/New_York",
+        [("+12025550143", "premium", "early", False), ("+12025550144", "regular", 15, False)],
+        80,
+        Decimal("300"),
+    ),
+    (
+        "sunrise",
+        "saopaulo",
+        "São Paulo Modas Ltda.",
+        "BR",
+        "",
+        "HUB-DEMV3J7Y",
+        "104857600005",
+        "America/Sao_Paulo",
+        [("+5511987654321", "regular", "early", False)],
+        40,
+        Decimal("50"),
+    ),
 ]
 
 CATEGORY_MIX = [("marketing", 5), ("utility", 3), ("authentication", 2), ("service", 3)]
 COUNTRIES_BY_HOME = {
-    "DE": ["DE", "DE", "DE", "AT", "CH", "FR", "NL", "GB"], "ES": ["ES", "ES", "ES", "PT", "FR", "MX"],
-    "PL": ["PL", "PL", "DE", "CZ", "UA"], "US": ["US", "US", "US", "CA", "MX", "GB", "IN"],
+    "DE": ["DE", "DE", "DE", "AT", "CH", "FR", "NL", "GB"],
+    "ES": ["ES", "ES", "ES", "PT", "FR", "MX"],
+    "PL": ["PL", "PL", "DE", "CZ", "UA"],
+    "US": ["US", "US", "US", "CA", "MX", "GB", "IN"],
     "BR": ["BR", "BR", "BR", "AR", "PT"],
 }
 
@@ -120,11 +194,21 @@ def _partner(spec: dict) -> tuple[Partner, list[DemoLogin]]:
 def _client(spec, partner: Partner, previous_month: dt.date, this_month: dt.date) -> tuple[Hub, list[DemoLogin]]:
     _, login, company, country, vat_id, hub_id, waba_id, tz, numbers, _, _ = spec
     with transaction.atomic():
-        client, _ = Client.objects.get_or_create(company_name=company, defaults={
-            "partner": partner, "country": country, "vat_id": vat_id, "billing_email": f"finance@{login}.example",
-            "address_line1": "Demo Street 1", "postal_code": "10000", "city": "Demo City",
-        })
-        hub = Hub.objects.filter(hub_id=hub_id).first() or hub_create(client=client, name=f"{company} Hub", hub_id=hub_id)
+        client, _ = Client.objects.get_or_create(
+            company_name=company,
+            defaults={
+                "partner": partner,
+                "country": country,
+                "vat_id": vat_id,
+                "billing_email": f"finance@{login}.example",
+                "address_line1": "Demo Street 1",
+                "postal_code": "10000",
+                "city": "Demo City",
+            },
+        )
+        hub = Hub.objects.filter(hub_id=hub_id).first() or hub_create(
+            client=client, name=f"{company} Hub", hub_id=hub_id
+        )
         waba = Waba.objects.filter(meta_waba_id=waba_id).first() or waba_create(
             hub=hub, meta_waba_id=waba_id, name=f"{company} WhatsApp", timezone=tz
         )
@@ -144,8 +228,11 @@ def _number(waba, e164, tier, onboarded, pending_deletion, previous_month, this_
         return
     day = previous_month if onboarded == "early" else this_month.replace(day=onboarded)
     number = number_onboard(
-        waba=waba, e164=e164, tier=LicenseTier.objects.get(code=tier),
-        onboarded_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC), display_name=waba.name,
+        waba=waba,
+        e164=e164,
+        tier=LicenseTier.objects.get(code=tier),
+        onboarded_at=dt.datetime.combine(day, dt.time(0 if onboarded == "early" else 9), tzinfo=dt.UTC),
+        display_name=waba.name,
     )
     if pending_deletion:
         number_request_deletion(number=number)
@@ -156,30 +243,41 @@ def _funds(hub: Hub, amount: Decimal, previous_month: dt.date, this_month: dt.da
         occurred = dt.datetime.combine(month, dt.time(8), tzinfo=dt.UTC)
         if occurred <= now:
             ledger_post(
-                account=hub.credit_account, kind=EntryKind.FUNDS_ADDED, amount=Money(amount, hub.currency),
-                key=f"demo:funds:{hub.hub_id}:{month:%Y-%m}", occurred_at=occurred, reference="Demo prepayment",
+                account=hub.credit_account,
+                kind=EntryKind.FUNDS_ADDED,
+                amount=Money(amount, hub.currency),
+                key=f"demo:funds:{hub.hub_id}:{month:%Y-%m}",
+                occurred_at=occurred,
+                reference="Demo prepayment",
             )
 
 
 def _usage(hub: Hub, spec, previous_month: dt.date, now: dt.datetime) -> None:
-    """Messages every day from the start of last month until now, deterministic per hub and day."""
-    _, _, _, country, _, _, waba_id, _, numbers, per_day, _ = spec
+    """Messages every day from the start of last month until now, deterministic per hub and day, each sent from a
+    number that was onboarded (and not yet deleted) at the time."""
+    _, _, _, country, _, _, waba_id, _, _, per_day, _ = spec
+    numbers = list(PhoneNumber.objects.filter(waba__meta_waba_id=waba_id).values_list("e164", "onboarded_at"))
     day, batch = previous_month, []
     while (start := dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)) < now:
         rng = random.Random(f"{hub.hub_id}:{day}")
-        live = [e164 for e164, _, onboarded, _ in numbers if onboarded == "early" or day.day >= onboarded
-                or day < now.date().replace(day=1)]
         for n in range(rng.randint(per_day // 2, per_day)):
             sent = start + dt.timedelta(minutes=rng.randint(0, 14 * 60))
-            if sent >= now:
+            live = [e164 for e164, onboarded_at in numbers if onboarded_at <= sent]
+            if sent >= now or not live:
                 continue
             category = rng.choices([c for c, _ in CATEGORY_MIX], weights=[w for _, w in CATEGORY_MIX])[0]
-            batch.append({
-                "message_id": f"wamid.DEMO.{hub.hub_id}.{day:%Y%m%d}.{n:04d}", "waba_id": waba_id,
-                "phone_number": rng.choice(live), "recipient_country": rng.choice(COUNTRIES_BY_HOME[country]),
-                "category": category, "billable": category != "service", "pricing_model": "PMP",
-                "timestamp": sent.isoformat(),
-            })
+            batch.append(
+                {
+                    "message_id": f"wamid.DEMO.{hub.hub_id}.{day:%Y%m%d}.{n:04d}",
+                    "waba_id": waba_id,
+                    "phone_number": rng.choice(live),
+                    "recipient_country": rng.choice(COUNTRIES_BY_HOME[country]),
+                    "category": category,
+                    "billable": category != "service",
+                    "pricing_model": "PMP",
+                    "timestamp": sent.isoformat(),
+                }
+            )
             if len(batch) == 1000:
                 usage_record_batch(events=batch)
                 batch = []

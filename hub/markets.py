@@ -330,9 +330,7 @@ _REGION_MEMBERS: dict[str, str] = {
     "OTHER": "AQ BV CU GL GS HM IO IR KP PM SY TF UM",
 }
 
-_REGION_OF: dict[str, str] = {
-    code: market for market, members in _REGION_MEMBERS.items() for code in members.split()
-}
+_REGION_OF: dict[str, str] = {code: market for market, members in _REGION_MEMBERS.items() for code in members.split()}
 
 # Every ISO 3166-1 alpha-2 code -> its market code (own country code, or a key of REGIONAL_MARKETS).
 COUNTRY_MARKET: dict[str, str] = {

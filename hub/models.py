@@ -1,6 +1,7 @@
 import secrets
 import zoneinfo
 from decimal import Decimal
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -25,10 +26,13 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(_("%(value)s is not an IANA time zone."), params={"value": value}) from exc
 
 
+@lru_cache(maxsize=65536)  # pure, and ingestion sees the same few numbers thousands of times
 def e164_error(value: str) -> str | None:
     """Why `value` is not a possible E.164 phone number, or None."""
     if not isinstance(value, str) or not value.startswith("+"):
         return "phone number must be in E.164 format (+ and country code)"
+    if len(value) > 16:
+        return "phone number has more than the 15 digits E.164 allows"
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
@@ -80,7 +84,10 @@ class Waba(models.Model):
 
     hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="wabas")
     meta_waba_id = models.CharField(
-        _("WABA ID"), max_length=32, unique=True, validators=[RegexValidator(r"^\d{5,32}$", _("Digits only."))]
+        _("WABA ID"),
+        max_length=32,
+        unique=True,
+        validators=[RegexValidator(r"^\d{5,32}$", _("Digits only."))],
     )
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
@@ -135,7 +142,8 @@ class PhoneNumber(models.Model):
                 fields=["e164"], condition=~models.Q(status="deleted"), name="phone_number_live_unique"
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["active", "pending_deletion", "deleted"]), name="phone_status_known"
+                condition=models.Q(status__in=["active", "pending_deletion", "deleted"]),
+                name="phone_status_known",
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="deleted") | models.Q(deleted_at__isnull=False),

@@ -55,7 +55,8 @@ def _parse_row(row: dict) -> RateCardRate | str:
     return RateCardRate(effective_date=effective_date, currency=currency, market=market, category=category, rate=rate)
 
 
-def rate_card_parse(lines: Iterable[str]) -> list[RateCardRate]:
+def rate_card_parse(lines: Iterable[str]) -> list[tuple[int, RateCardRate]]:
+    """(file line number, rate) for every line, or RateCardError listing every bad line."""
     reader = csv.DictReader(lines)
     if reader.fieldnames is None or [f.strip() for f in reader.fieldnames] != COLUMNS:
         raise RateCardError([(1, f"header must be exactly: {','.join(COLUMNS)}")])
@@ -74,7 +75,7 @@ def rate_card_parse(lines: Iterable[str]) -> list[RateCardRate]:
             problems.append((line, f"duplicate of line {seen[key]} for the same date, currency, market and category"))
             continue
         seen[key] = line
-        rates.append(parsed)
+        rates.append((line, parsed))
     if not rates and not problems:
         problems.append((1, "the file holds no rates"))
     if problems:
@@ -90,18 +91,23 @@ def rate_card_load(*, lines: Iterable[str], source: str = "") -> RateCardLoadRes
         existing = {
             (r.effective_date, r.currency, r.market, r.category): r.rate
             for r in RateCardRate.objects.select_for_update().filter(
-                effective_date__in={r.effective_date for r in rates}
+                effective_date__in={r.effective_date for _, r in rates}
             )
         }
         problems, new = [], []
-        for line, rate in enumerate(rates, start=2):
+        for line, rate in rates:
             key = (rate.effective_date, rate.currency, rate.market, rate.category)
             if key not in existing:
                 rate.source = source[:200]
                 new.append(rate)
             elif existing[key] != rate.rate:
-                problems.append((line, f"{' '.join(map(str, key))} is already loaded at {existing[key]}; "
-                                       "rates in use cannot change, load a new effective date"))
+                problems.append(
+                    (
+                        line,
+                        f"{' '.join(map(str, key))} is already loaded at {existing[key]}; "
+                        "rates in use cannot change, load a new effective date",
+                    )
+                )
         if problems:
             raise RateCardError(problems)
         RateCardRate.objects.bulk_create(new)

@@ -38,9 +38,7 @@ class RateBook:
         index = bisect.bisect_right(dates, day) - 1
         return self._rates[key][index] if index >= 0 else None
 
-    def rate_for(
-        self, *, currency: str, country: str, category: str, day: dt.date
-    ) -> tuple[str, Decimal] | None:
+    def rate_for(self, *, currency: str, country: str, category: str, day: dt.date) -> tuple[str, Decimal] | None:
         """(market, rate) for a message to `country` on `day`; the rest-of-world market when the country's own
         market has no rate for that category and day; None when neither has one."""
         market = market_for_country(country)

@@ -30,7 +30,12 @@ def waba_create(*, hub: Hub, meta_waba_id: str, name: str, timezone: str = "UTC"
 
 
 def number_onboard(
-    *, waba: Waba, e164: str, tier: LicenseTier, onboarded_at: dt.datetime | None = None, display_name: str = ""
+    *,
+    waba: Waba,
+    e164: str,
+    tier: LicenseTier,
+    onboarded_at: dt.datetime | None = None,
+    display_name: str = "",
 ) -> PhoneNumber:
     number = PhoneNumber(
         waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()

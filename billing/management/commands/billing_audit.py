@@ -5,8 +5,10 @@ from billing.models import CreditAccount
 
 
 class Command(BaseCommand):
-    help = "Check every credit account (cached balance == sum of entries, currencies, running balances, usage " \
-           "debits). Exits non-zero, naming each account, on any violation."
+    help = (
+        "Check every credit account (cached balance == sum of entries, currencies, running balances, usage "
+        "debits). Exits non-zero, naming each account, on any violation."
+    )
 
     def handle(self, *args, **options):
         violations = ledger_audit()

@@ -1,0 +1,159 @@
+"""Ingest 200,000 message status events through the usage service on PostgreSQL.
+
+Prints events per second, queries per batch and peak memory. Target: >= 10,000 events/s on a 2-core machine.
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/usage_ingest.py [--events N]
+"""
+
+import argparse
+import datetime as dt
+import multiprocessing
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._setup import bench_django, peak_rss_mib  # noqa: E402
+
+HUBS, NUMBERS_PER_HUB, BATCH = 200, 3, 1000
+COUNTRIES = ["DE", "DE", "FR", "GB", "IN", "BR", "US", "JP", "ES", "IT", "NG", "AT"]
+CATEGORIES = ["marketing", "marketing", "utility", "authentication", "service"]
+
+
+def build_world():
+    from clients.models import Client
+    from hub.models import LicenseTier
+    from hub.rate_card import rate_card_load
+    from hub.services import hub_create, number_onboard, waba_create
+    from partners.models import Partner, Plan
+
+    with open(Path(__file__).resolve().parent.parent / "hub/data/rate_card_sample.csv", encoding="utf-8") as f:
+        rate_card_load(lines=f, source="sample")
+    partner = Partner.objects.create(
+        name="Bench",
+        company_name="Bench GmbH",
+        country="DE",
+        currency="EUR",
+        billing_email="b@bench.example",
+        plan=Plan.objects.get(code="growth"),
+    )
+    tier = LicenseTier.objects.get(code="regular")
+    numbers = []
+    for h in range(HUBS):
+        client = Client.objects.create(
+            partner=partner, company_name=f"Client {h}", country="DE", billing_email=f"c{h}@bench.example"
+        )
+        waba = waba_create(
+            hub=hub_create(client=client, name=f"Hub {h}"),
+            meta_waba_id=f"{500000 + h}",
+            name=f"W{h}",
+            timezone="Europe/Berlin",
+        )
+        for n in range(NUMBERS_PER_HUB):
+            number_onboard(
+                waba=waba,
+                e164=f"+49151{h:04d}{n:04d}",
+                tier=tier,
+                onboarded_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+            )
+            numbers.append((waba.meta_waba_id, f"+49151{h:04d}{n:04d}"))
+    return numbers
+
+
+def events(numbers, total: int, offset: int = 0):
+    rng = random.Random(42 + offset)
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    for i in range(offset, offset + total):
+        waba_id, e164 = rng.choice(numbers)
+        category = rng.choice(CATEGORIES)
+        yield {
+            "message_id": f"wamid.bench.{i:09d}",
+            "waba_id": waba_id,
+            "phone_number": e164,
+            "recipient_country": rng.choice(COUNTRIES),
+            "category": category,
+            "billable": category != "service",
+            "pricing_model": "PMP",
+            "timestamp": (start + dt.timedelta(seconds=(i % 300_000) * 7)).isoformat(),
+        }
+
+
+def ingest(batches) -> int:
+    """Runs in a worker process: its own database connection, the service called batch by batch."""
+    import time_machine
+    from django.db import connection
+
+    from hub.usage import usage_record_batch
+
+    connection.close()  # never share the parent's socket across fork
+    with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
+        return sum(usage_record_batch(events=batch).accepted for batch in batches)
+
+
+def timed_ingest(batches, workers: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    if workers == 1:
+        accepted = ingest(batches)
+    else:
+        from django.db import connection
+
+        connection.close()
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers) as pool:
+            accepted = sum(pool.map(ingest, [batches[w::workers] for w in range(workers)]))
+    return accepted, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="run once per figure: 1 = one process, 2 = two processes (one per core)",
+    )
+    args = parser.parse_args()
+    bench_django("hubportal_bench_usage")
+    import time_machine
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.audit import ledger_audit
+    from hub.models import MessageUsage
+    from hub.usage import usage_record_batch
+
+    numbers = build_world()
+    print(
+        f"usage ingest on PostgreSQL: {args.events:,} events per run in batches of {BATCH} "
+        f"across {HUBS} hubs / {HUBS * NUMBERS_PER_HUB} numbers"
+    )
+    for run, workers in enumerate(args.workers):
+        all_events = list(events(numbers, args.events, offset=run * args.events))
+        batches = [all_events[i : i + BATCH] for i in range(0, len(all_events), BATCH)]
+        with (
+            time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)),
+            CaptureQueriesContext(connection) as probe,
+        ):
+            usage_record_batch(events=batches[0])
+        accepted, elapsed = timed_ingest(batches[1:], workers)
+        ingested = len(all_events) - BATCH
+        print(
+            f"  {workers} process(es): {ingested / elapsed:>8,.0f} ev/s ({accepted:,} accepted in {elapsed:.2f} s; "
+            f"{len(probe)} queries per batch)  target >= 10,000"
+        )
+    started = time.perf_counter()
+    replayed = timed_ingest(batches[1:11], 1)[0]
+    print(
+        f"  replay of 10 batches:   {10 * BATCH / (time.perf_counter() - started):>8,.0f} events/s checked, "
+        f"{replayed} posted again"
+    )
+    print(f"  usage rows              {MessageUsage.objects.count():,}")
+    print(f"  peak memory (RSS)       {peak_rss_mib():.0f} MiB (this process)")
+    violations = ledger_audit()
+    print(f"  billing_audit           {'clean' if not violations else f'{len(violations)} VIOLATIONS'}")
+
+
+if __name__ == "__main__":
+    main()
