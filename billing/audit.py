@@ -29,7 +29,7 @@ class Violation:
 
 
 def ledger_audit() -> list[Violation]:
-    checks = (_cached_balances, _currencies, _running_balances, _usage_entries, _unposted_usage)
+    checks = (_cached_balances, _currencies, _running_balances, _usage_entries, _unposted_usage, _usage_references)
     return [violation for check in checks for violation in check()]
 
 
@@ -116,4 +116,21 @@ def _unposted_usage() -> list[Violation]:
     return [
         Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {row['total']} not debited")
         for row in unposted
+    ]
+
+
+def _usage_references() -> list[Violation]:
+    """A usage row's hub and WABA are its number's (they are copies without a database foreign key)."""
+    mismatched = (
+        MessageUsage.objects.exclude(waba_id=F("phone_number__waba_id"))
+        | MessageUsage.objects.exclude(hub_id=F("phone_number__waba__hub_id"))
+    ).select_related("phone_number__waba__hub__credit_account")
+    return [
+        Violation(
+            u.phone_number.waba.hub.hub_id,
+            u.phone_number.waba.hub.credit_account.id,
+            f"usage {u.message_id} names hub {u.hub_id} / WABA {u.waba_id}, its number belongs to "
+            f"hub {u.phone_number.waba.hub_id} / WABA {u.phone_number.waba_id}",
+        )
+        for u in mismatched[:100]
     ]

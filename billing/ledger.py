@@ -16,6 +16,7 @@ from djmoney.money import Money
 
 from billing import clock
 from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryKind, LedgerEntry
+from billing.sql import one_of
 
 SIX_PLACES = Decimal("0.000001")
 
@@ -92,7 +93,8 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
     """Post to accounts the caller has already locked in this transaction (see `accounts_lock`)."""
     for posting in postings:
         _validate(posting, accounts[posting.account_id])
-    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(idempotency_key__in={p.key for p in postings})}
+    keys = {p.key for p in postings}
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys))}
     now = clock.now()
     results, new_entries, touched = [], [], {}
     for posting in postings:
@@ -107,9 +109,36 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
             _check_replay(entry, posting)
         results.append(entry)
     if new_entries:
-        LedgerEntry.objects.bulk_create(new_entries)
+        _entries_insert(new_entries)
         _balances_save(list(touched.values()), now)
     return results
+
+
+ENTRY_COLUMNS = (
+    "account_id", "kind", "amount", "currency", "balance_after", "period", "occurred_at", "posted_at",
+    "idempotency_key", "reference", "memo", "created_by_id",
+)  # fmt: skip
+
+
+def _entries_insert(entries: list[LedgerEntry]) -> None:
+    """Insert entries and set their ids. On PostgreSQL: ids drawn from the table's sequence, rows streamed with COPY
+    (usage posts hundreds of entries a batch; bulk_create spends more time compiling them than the database
+    spends writing them). Elsewhere: bulk_create."""
+    if connection.vendor != "postgresql":
+        LedgerEntry.objects.bulk_create(entries)
+        return
+    table = LedgerEntry._meta.db_table
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(entries)]
+        )
+        for entry, (entry_id,) in zip(entries, cursor.fetchall(), strict=True):
+            entry.id = entry_id
+            entry._state.adding = False
+            entry._state.db = connection.alias
+        with cursor.cursor.copy(f"COPY {table} (id, {', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
+            for entry in entries:
+                copy.write_row([entry.id, *(getattr(entry, column) for column in ENTRY_COLUMNS)])
 
 
 def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:

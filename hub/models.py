@@ -192,8 +192,11 @@ class MessageUsage(models.Model):
     """
 
     message_id = models.CharField(max_length=128, unique=True)
-    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="usage")
-    waba = models.ForeignKey(Waba, on_delete=models.PROTECT, related_name="usage")
+    # hub and waba are copies of phone_number's WABA and hub, kept for the usage queries' indexes. They carry no
+    # database foreign key or single-column index of their own: ingestion writes thousands of rows a second and
+    # each FK check costs as much as the row itself. phone_number keeps its FK; `billing_audit` proves the copies.
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="usage", db_index=False, db_constraint=False)
+    waba = models.ForeignKey(Waba, on_delete=models.PROTECT, related_name="usage", db_index=False, db_constraint=False)
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="usage")
     recipient_country = models.CharField(max_length=2)
     market = models.CharField(max_length=40)

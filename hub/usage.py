@@ -21,6 +21,7 @@ from djmoney.money import Money
 from billing import clock
 from billing.ledger import Posting, accounts_lock, entry_period, post_locked
 from billing.models import EntryKind
+from billing.sql import one_of
 from hub.markets import COUNTRY_MARKET, market_for_country
 from hub.models import Category, MessageUsage, PhoneNumber, Waba, e164_error
 from hub.rating import RateBook
@@ -69,12 +70,26 @@ class UsageBatchResult:
     debited: dict[str, Decimal] = field(default_factory=dict)  # hub_id -> amount debited by this batch
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class _WabaRef:
+    """What rating needs of a WABA and its hub, read in one query without building model instances."""
+
+    id: int
+    meta_waba_id: str
+    timezone: str
+    hub_pk: int
+    hub_id: str
+    currency: str
+    account_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Rated:
     index: int
     event: UsageEvent
-    waba: Waba
+    waba: _WabaRef
     number_id: int
+    rate_date: dt.date
     market: str
     rate: Decimal
 
@@ -184,13 +199,12 @@ def _parse_unique(events: Sequence[object], now: dt.datetime, result: UsageBatch
 
 
 def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:
+    columns = ("id", "meta_waba_id", "timezone", "hub_id", "hub__hub_id", "hub__currency", "hub__credit_account__id")
     wabas = {
-        w.meta_waba_id: w
-        for w in Waba.objects.select_related("hub__credit_account").filter(
-            meta_waba_id__in={e.waba_id for _, e in parsed}
-        )
+        row[1]: _WabaRef(*row)
+        for row in Waba.objects.filter(one_of("meta_waba_id", {e.waba_id for _, e in parsed})).values_list(*columns)
     }
-    numbers = _numbers_by_waba(wabas.values(), {e.phone_number for _, e in parsed})
+    numbers = _numbers_by_waba([w.id for w in wabas.values()], {e.phone_number for _, e in parsed})
     located = []
     for index, event in parsed:
         waba = wabas.get(event.waba_id)
@@ -206,30 +220,29 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
         located.append((index, event, waba, number_id, event.sent_at.astimezone(_zone(waba.timezone)).date()))
     if not located:
         return []
-    book = RateBook.load(currencies={w.hub.currency for w in wabas.values()}, until=max(day for *_, day in located))
+    book = RateBook.load(currencies={w.currency for w in wabas.values()}, until=max(day for *_, day in located))
     rated = []
     for index, event, waba, number_id, day in located:
         if not event.billable:
-            rated.append(_Rated(index, event, waba, number_id, market_for_country(event.recipient_country), Decimal(0)))
+            market = market_for_country(event.recipient_country)
+            rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0)))
             continue
-        found = book.rate_for(
-            currency=waba.hub.currency, country=event.recipient_country, category=event.category, day=day
-        )
+        found = book.rate_for(currency=waba.currency, country=event.recipient_country, category=event.category, day=day)
         if found is None:
             result.rejected.append(
                 Rejection(
                     index,
-                    f"no {waba.hub.currency} rate for {event.category} to {event.recipient_country} on {day}",
+                    f"no {waba.currency} rate for {event.category} to {event.recipient_country} on {day}",
                 )
             )
             continue
-        rated.append(_Rated(index, event, waba, number_id, found[0], found[1]))
+        rated.append(_Rated(index, event, waba, number_id, day, found[0], found[1]))
     return rated
 
 
-def _numbers_by_waba(wabas, e164s: set[str]) -> dict[tuple[int, str], int]:
+def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, str], int]:
     """(waba pk, e164) -> number pk, preferring a live record over a deleted one of the same number."""
-    rows = PhoneNumber.objects.filter(waba__in=list(wabas), e164__in=e164s).values_list(
+    rows = PhoneNumber.objects.filter(one_of("waba__id", waba_ids), one_of("e164", e164s)).values_list(
         "waba_id", "e164", "id", "status"
     )
     found: dict[tuple[int, str], int] = {}
@@ -240,16 +253,12 @@ def _numbers_by_waba(wabas, e164s: set[str]) -> dict[tuple[int, str], int]:
 
 def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
     with transaction.atomic():
-        accounts = accounts_lock(r.waba.hub.credit_account.id for r in rated)
-        seen = set(
-            MessageUsage.objects.filter(message_id__in=[r.event.message_id for r in rated]).values_list(
-                "message_id", flat=True
-            )
-        )
+        accounts = accounts_lock(r.waba.account_id for r in rated)
+        seen = _recorded_message_ids([r.event.message_id for r in rated])
         fresh = [r for r in rated if r.event.message_id not in seen]
         groups: dict[tuple[int, dt.date], list[_Rated]] = defaultdict(list)
         for r in fresh:
-            account = accounts[r.waba.hub.credit_account.id]
+            account = accounts[r.waba.account_id]
             groups[(account.id, entry_period(account=account, occurred_at=r.event.sent_at))].append(r)
         entries = _post_usage(accounts, groups)
         _usage_insert(
@@ -262,8 +271,12 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
     result.accepted = len(fresh)
     result.duplicates += len(rated) - len(fresh)
     for key, entry in entries.items():
-        hub_id = groups[key][0].waba.hub.hub_id
+        hub_id = groups[key][0].waba.hub_id
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
+
+
+def _recorded_message_ids(message_ids: list[str]) -> set[str]:
+    return set(MessageUsage.objects.filter(one_of("message_id", message_ids)).values_list("message_id", flat=True))
 
 
 def _post_usage(accounts, groups) -> dict:
@@ -328,7 +341,7 @@ def _usage_row(r: _Rated, period: dt.date, entry, now: dt.datetime) -> tuple:
     cost = r.rate if r.event.billable else Decimal(0)
     return (
         r.event.message_id,
-        r.waba.hub_id,
+        r.waba.hub_pk,
         r.waba.id,
         r.number_id,
         r.event.recipient_country,
@@ -337,10 +350,10 @@ def _usage_row(r: _Rated, period: dt.date, entry, now: dt.datetime) -> tuple:
         r.event.pricing_model,
         r.event.billable,
         r.event.sent_at,
-        r.event.sent_at.astimezone(_zone(r.waba.timezone)).date(),
+        r.rate_date,
         r.rate,
         cost,
-        r.waba.hub.currency,
+        r.waba.currency,
         period,
         entry.id if (entry is not None and cost) else None,
         now,
