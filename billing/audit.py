@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import DecimalField, F, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Round
 
 from billing.models import CreditAccount, EntryKind, LedgerEntry
@@ -29,7 +29,15 @@ class Violation:
 
 
 def ledger_audit() -> list[Violation]:
-    checks = (_cached_balances, _currencies, _running_balances, _usage_entries, _unposted_usage, _usage_references)
+    checks = (
+        _cached_balances,
+        _entry_counts,
+        _currencies,
+        _running_balances,
+        _usage_entries,
+        _unposted_usage,
+        _usage_references,
+    )
     return [violation for check in checks for violation in check()]
 
 
@@ -72,10 +80,23 @@ def _currencies() -> list[Violation]:
     return found
 
 
+def _entry_counts() -> list[Violation]:
+    """Sequence numbers run 1..entry_count without a gap: no entry went missing."""
+    accounts = (
+        CreditAccount.objects.annotate(posted=Count("entries"), last=Coalesce(Max("entries__sequence"), 0))
+        .filter(~Q(posted=F("entry_count")) | ~Q(last=F("entry_count")))
+        .select_related("hub")
+    )
+    return [
+        Violation(a.hub.hub_id, a.id, f"{a.posted} entries, last sequence {a.last}, account counts {a.entry_count}")
+        for a in accounts
+    ]
+
+
 def _running_balances() -> list[Violation]:
     """Each entry's balance_after is the sum of its account's entries up to and including it."""
     running = LedgerEntry.objects.annotate(
-        running=exact(Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("id").asc()))
+        running=exact(Window(Sum("amount"), partition_by=[F("account_id")], order_by=F("sequence").asc()))
     ).filter(~Q(balance_after=F("running")))
     return [
         Violation(

@@ -35,14 +35,30 @@ class Posting:
     reference: str = ""
     memo: str = ""
     created_by_id: int | None = None
+    entry_id: int | None = None  # reserved with `entry_ids_reserve` when rows referencing it are written first
+
+
+def entry_ids_reserve(count: int) -> list[int]:
+    """Draw `count` entry ids from the table's sequence (PostgreSQL), so rows that reference the entries can be
+    written before the entries themselves (the foreign key is checked at commit)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [LedgerEntry._meta.db_table, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def entry_period(*, account: CreditAccount, occurred_at: dt.datetime) -> dt.date:
+    return period_for(closed_through=account.closed_through, occurred_at=occurred_at)
+
+
+def period_for(*, closed_through: dt.date | None, occurred_at: dt.datetime) -> dt.date:
     """The billing month an entry counts in: its event's month, or, when that month's MCI is already issued, the
     month after the latest issued MCI (late data rolls forward; an issued MCI never changes)."""
     period = clock.month_start(occurred_at)
-    if account.closed_through is not None and period <= account.closed_through:
-        return clock.next_month(account.closed_through)
+    if closed_through is not None and period <= closed_through:
+        return clock.next_month(closed_through)
     return period
 
 
@@ -115,7 +131,7 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
 
 
 ENTRY_COLUMNS = (
-    "account_id", "kind", "amount", "currency", "balance_after", "period", "occurred_at", "posted_at",
+    "account_id", "kind", "amount", "currency", "sequence", "balance_after", "period", "occurred_at", "posted_at",
     "idempotency_key", "reference", "memo", "created_by_id",
 )  # fmt: skip
 
@@ -128,17 +144,16 @@ def _entries_insert(entries: list[LedgerEntry]) -> None:
         LedgerEntry.objects.bulk_create(entries)
         return
     table = LedgerEntry._meta.db_table
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(entries)]
-        )
-        for entry, (entry_id,) in zip(entries, cursor.fetchall(), strict=True):
-            entry.id = entry_id
-            entry._state.adding = False
-            entry._state.db = connection.alias
-        with cursor.cursor.copy(f"COPY {table} (id, {', '.join(ENTRY_COLUMNS)}) FROM STDIN") as copy:
-            for entry in entries:
-                copy.write_row([entry.id, *(getattr(entry, column) for column in ENTRY_COLUMNS)])
+    unnumbered = [entry for entry in entries if entry.id is None]
+    for entry, entry_id in zip(unnumbered, entry_ids_reserve(len(unnumbered)) if unnumbered else [], strict=True):
+        entry.id = entry_id
+    for entry in entries:
+        entry._state.adding = False
+        entry._state.db = connection.alias
+    statement = f"COPY {table} (id, {', '.join(ENTRY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for entry in entries:
+            copy.write_row([entry.id, *(getattr(entry, column) for column in ENTRY_COLUMNS)])
 
 
 def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:
@@ -148,27 +163,30 @@ def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:
     table = CreditAccount._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            values = ", ".join(["(%s::bigint, %s::numeric)"] * len(accounts))
+            values = ", ".join(["(%s::bigint, %s::numeric, %s::bigint)"] * len(accounts))
             cursor.execute(
-                f"UPDATE {table} AS a SET balance = v.balance, updated_at = %s "  # noqa: S608 -- no user input
-                f"FROM (VALUES {values}) AS v(id, balance) WHERE a.id = v.id",
-                [now, *[x for a in accounts for x in (a.id, a.balance)]],
+                f"UPDATE {table} AS a SET balance = v.balance, entry_count = v.entry_count, "  # noqa: S608
+                f"updated_at = %s FROM (VALUES {values}) AS v(id, balance, entry_count) WHERE a.id = v.id",
+                [now, *[x for a in accounts for x in (a.id, a.balance, a.entry_count)]],
             )
         else:
             cursor.executemany(
-                f"UPDATE {table} SET balance = %s, updated_at = %s WHERE id = %s",  # noqa: S608
-                [(str(a.balance), now, a.id) for a in accounts],
+                f"UPDATE {table} SET balance = %s, entry_count = %s, updated_at = %s WHERE id = %s",  # noqa: S608
+                [(str(a.balance), a.entry_count, now, a.id) for a in accounts],
             )
 
 
 def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> LedgerEntry:
     amount = posting.amount.amount.quantize(SIX_PLACES)
     account.balance = (account.balance + amount).quantize(SIX_PLACES)
+    account.entry_count += 1
     return LedgerEntry(
+        id=posting.entry_id,
         account=account,
         kind=posting.kind,
         amount=amount,
         currency=account.currency,
+        sequence=account.entry_count,
         balance_after=account.balance,
         period=entry_period(account=account, occurred_at=posting.occurred_at),
         occurred_at=posting.occurred_at,

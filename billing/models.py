@@ -15,6 +15,9 @@ class CreditAccount(models.Model):
     hub = models.OneToOneField("hub.Hub", on_delete=models.PROTECT, related_name="credit_account")
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES, editable=False)
     balance = models.DecimalField(**AMOUNT, default=Decimal(0), editable=False)
+    entry_count = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text=_("Number of entries posted; the last entry's sequence number.")
+    )
     closed_through = models.DateField(
         null=True,
         blank=True,
@@ -63,6 +66,9 @@ class LedgerEntry(models.Model):
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     amount = models.DecimalField(**AMOUNT)
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
+    sequence = models.PositiveBigIntegerField(
+        help_text=_("Position in its account's ledger (1, 2, 3, …), given under the account's lock.")
+    )
     balance_after = models.DecimalField(**AMOUNT)
     period = models.DateField(help_text=_("First day of the billing month this entry counts in."))
     occurred_at = models.DateTimeField(help_text=_("When the underlying event happened."))
@@ -75,10 +81,11 @@ class LedgerEntry(models.Model):
     )
 
     class Meta:
-        ordering = ["account", "id"]
+        ordering = ["account", "sequence"]
         verbose_name_plural = "ledger entries"
         indexes = [models.Index(fields=["account", "period", "kind"])]
         constraints = [
+            models.UniqueConstraint(fields=["account", "sequence"], name="entry_sequence_unique"),
             models.CheckConstraint(condition=~models.Q(amount=0), name="entry_amount_not_zero"),
             models.CheckConstraint(condition=models.Q(currency__in=settings.CURRENCIES), name="entry_currency_known"),
             models.CheckConstraint(condition=models.Q(kind__in=EntryKind.values), name="entry_kind_known"),
