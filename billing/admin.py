@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from billing.models import CreditAccount, LedgerEntry
+from billing.models import AuditRun, CreditAccount, LedgerEntry
 from hub.admin import ReadOnlyAdmin
 
 
@@ -38,3 +38,13 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     @admin.display(ordering="account__hub__hub_id")
     def hub(self, entry):
         return entry.account.hub.hub_id
+
+
+@admin.register(AuditRun)
+class AuditRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "finished_at", "accounts", "violation_count"]
+    date_hierarchy = "started_at"
+
+    @admin.display(description="violations")
+    def violation_count(self, run):
+        return len(run.violations)

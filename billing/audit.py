@@ -6,7 +6,8 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Round
 
-from billing.models import CreditAccount, EntryKind, LedgerEntry
+from billing import clock
+from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry
 from hub.models import MessageUsage
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -26,6 +27,18 @@ class Violation:
 
     def __str__(self) -> str:
         return f"hub {self.hub_id} (credit account {self.account_id}): {self.problem}"
+
+
+def audit_run_record() -> AuditRun:
+    """Run the audit and keep its outcome."""
+    started_at = clock.now()
+    violations = ledger_audit()
+    return AuditRun.objects.create(
+        started_at=started_at,
+        finished_at=clock.now(),
+        accounts=CreditAccount.objects.count(),
+        violations=[{"hub_id": v.hub_id, "account_id": v.account_id, "problem": v.problem} for v in violations],
+    )
 
 
 def ledger_audit() -> list[Violation]:

@@ -110,3 +110,24 @@ class LedgerEntry(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+
+class AuditRun(models.Model):
+    """One run of the ledger audit (nightly by beat, or `manage.py billing_audit`), kept so staff can see when
+    the books were last proven and what was wrong."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    accounts = models.PositiveIntegerField()
+    violations = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        state = "clean" if not self.violations else f"{len(self.violations)} violation(s)"
+        return f"Audit {self.started_at:%Y-%m-%d %H:%M} ({state})"
+
+    @property
+    def clean(self) -> bool:
+        return not self.violations

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.db import connection
 
@@ -7,13 +9,31 @@ POSTGRES_ONLY_REASON = (
 )
 
 
+REDIS_REASON = "needs a Redis broker: set REDIS_URL (CI uses this machine's Redis on 127.0.0.1:6379)"
+
+
+def _redis_reachable() -> bool:
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
 def pytest_collection_modifyitems(config, items):
-    if connection.vendor == "postgresql":
-        return
-    skip = pytest.mark.skip(reason=POSTGRES_ONLY_REASON)
+    skips = {}
+    if connection.vendor != "postgresql":
+        skips["postgres"] = pytest.mark.skip(reason=POSTGRES_ONLY_REASON)
+    if any("celery_broker" in item.keywords for item in items) and not _redis_reachable():
+        skips["celery_broker"] = pytest.mark.skip(reason=REDIS_REASON)
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 def pytest_report_header(config):

@@ -1,7 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.audit import ledger_audit
-from billing.models import CreditAccount
+from billing.audit import audit_run_record
 
 
 class Command(BaseCommand):
@@ -11,9 +10,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        violations = ledger_audit()
-        for violation in violations:
-            self.stderr.write(f"VIOLATION {violation}")
-        if violations:
-            raise CommandError(f"{len(violations)} violation(s) found.")
-        self.stdout.write(f"OK: {CreditAccount.objects.count()} credit account(s) audited, no violations.")
+        run = audit_run_record()
+        for v in run.violations:
+            self.stderr.write(f"VIOLATION hub {v['hub_id']} (credit account {v['account_id']}): {v['problem']}")
+        if run.violations:
+            raise CommandError(f"{len(run.violations)} violation(s) found.")
+        self.stdout.write(f"OK: {run.accounts} credit account(s) audited, no violations.")
