@@ -7,6 +7,7 @@ from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce, Round
 
 from billing import clock
+from billing.money import micros
 from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry
 from hub.models import MessageUsage
 
@@ -62,7 +63,7 @@ def _cached_balances() -> list[Violation]:
         .select_related("hub")
     )
     return [
-        Violation(a.hub.hub_id, a.id, f"cached balance {a.balance} != sum of entries {a.entries_total}")
+        Violation(a.hub.hub_id, a.id, f"cached balance {a.balance} != sum of entries {micros(a.entries_total)}")
         for a in accounts
     ]
 
@@ -115,7 +116,7 @@ def _running_balances() -> list[Violation]:
         Violation(
             e.account.hub.hub_id,
             e.account_id,
-            f"entry {e.id} records balance {e.balance_after}, entries sum to {e.running}",
+            f"entry {e.id} records balance {e.balance_after}, entries sum to {micros(e.running)}",
         )
         for e in running.select_related("account__hub")[:100]
     ]
@@ -134,7 +135,7 @@ def _usage_entries() -> list[Violation]:
         Violation(
             e.account.hub.hub_id,
             e.account_id,
-            f"USAGE entry {e.id} is {e.amount}, its messages cost {e.covered}",
+            f"USAGE entry {e.id} is {e.amount}, its messages cost {micros(e.covered)}",
         )
         for e in entries[:100]
     ]
@@ -148,7 +149,7 @@ def _unposted_usage() -> list[Violation]:
         .annotate(total=Sum("cost"))
     )
     return [
-        Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {row['total']} not debited")
+        Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {micros(row['total'])} not debited")
         for row in unposted
     ]
 

@@ -19,6 +19,10 @@ from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryK
 from billing.sql import one_of
 
 SIX_PLACES = Decimal("0.000001")
+CENT = Decimal("0.01")
+# Only rated usage carries sub-cent amounts, and ROUNDING squares them at month close; everything else moves cents,
+# so every closed month's figures are exact in cents.
+SUB_CENT_KINDS = (EntryKind.USAGE, EntryKind.ROUNDING)
 
 
 class LedgerError(Exception):
@@ -213,6 +217,8 @@ def _validate(posting: Posting, account: CreditAccount) -> None:
         raise LedgerError(f"Amount {amount} has more than 6 decimal places.")
     if amount == 0:
         raise LedgerError("A ledger entry cannot be zero.")
+    if posting.kind not in SUB_CENT_KINDS and amount != amount.quantize(CENT):
+        raise LedgerError(f"{posting.kind} entries are whole cents, got {amount}.")
     if posting.kind in POSITIVE_KINDS and amount < 0:
         raise LedgerError(f"{posting.kind} entries must be positive, got {amount}.")
     if posting.kind in NEGATIVE_KINDS and amount > 0:

@@ -4,5 +4,8 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
+    # Every billing job due today (the 1st: licenses, month closing, partner plans; the last day: prepayments;
+    # daily: the new-numbers sweep), fanned out in chunks. Just after midnight UTC, so the month is complete.
+    "billing-day": {"task": "billing.run_day", "schedule": crontab(hour=0, minute=5)},
     "ledger-audit-nightly": {"task": "billing.ledger_audit", "schedule": crontab(hour=2, minute=30)},
 }

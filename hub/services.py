@@ -37,11 +37,17 @@ def number_onboard(
     onboarded_at: dt.datetime | None = None,
     display_name: str = "",
 ) -> PhoneNumber:
-    number = PhoneNumber(
-        waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()
-    )
-    number.full_clean()
-    number.save()
+    """Onboard a number; one onboarded after the 1st gets its pro-rated License Invoice – New Numbers, queued for
+    when this transaction commits (the daily billing sweep catches any that a lost task missed)."""
+    from billing.invoicing.licenses import new_numbers_on_onboard
+
+    with transaction.atomic():
+        number = PhoneNumber(
+            waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()
+        )
+        number.full_clean()
+        number.save()
+        new_numbers_on_onboard(number=number)
     return number
 
 

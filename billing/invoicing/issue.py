@@ -1,0 +1,193 @@
+"""Issuing invoices: drafts built in memory by each kind's job, issued in bulk in one transaction.
+
+An invoice is inserted as a draft with its lines, then numbered and issued by one UPDATE (the database refuses any
+change to an issued invoice's figures or lines). Issuers serialise on the year's number sequence row, and check
+which (party, kind, period) invoices exist only once they hold it, so a job run twice, or by two workers at once,
+issues each invoice exactly once and numbers stay gapless. Lock order: credit accounts first, then the sequence.
+"""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from billing.invoicing.tax import TaxTreatment, tax_treatment
+from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
+from billing.money import cents
+from billing.queue import enqueue_on_commit
+from billing.sql import one_of
+
+CARD_FEE_RATE = Decimal("0.04")
+
+
+@dataclass
+class DraftLine:
+    role: str
+    description: str
+    amount: Decimal
+    quantity: Decimal = Decimal(1)
+    unit_amount: Decimal | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class Draft:
+    """An invoice before issue. `lines` add up to the net amount; the fee and tax lines are added at issue."""
+
+    kind: str
+    party_key: str
+    period_key: str
+    period_start: dt.date
+    period_end: dt.date
+    currency: str
+    billed_company: dict
+    tax: TaxTreatment
+    pays_by_card: bool
+    lines: list[DraftLine]
+    hub_id: int | None = None
+    client_id: int | None = None
+    partner_id: int | None = None
+    summary: dict = field(default_factory=dict)
+    show_zero_fee: bool = False  # the Month Closing Invoice always shows its Transaction Fee line
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.party_key, self.kind, self.period_key)
+
+
+def company_of(party) -> tuple[dict, TaxTreatment]:
+    """The billed company's snapshot and its tax treatment (client or partner)."""
+    return party.company_snapshot(), tax_treatment(country=party.country, vat_id=party.vat_id)
+
+
+def card_payers(*, client_ids: Sequence[int] = (), partner_ids: Sequence[int] = ()) -> set[tuple[str, int]]:
+    """Parties whose first saved payment method is a card (they pay the transaction fee). One query."""
+    methods = PaymentMethod.objects.filter(
+        one_of("client__id", client_ids) | one_of("partner__id", partner_ids)
+    ).order_by("client_id", "partner_id", "position", "id")
+    first: dict[tuple[str, int], str] = {}
+    for client_id, partner_id, kind in methods.values_list("client_id", "partner_id", "kind"):
+        party = ("client", client_id) if client_id else ("partner", partner_id)
+        first.setdefault(party, kind)
+    return {party for party, kind in first.items() if kind == PaymentMethodKind.CARD}
+
+
+def _finished_lines(draft: Draft) -> tuple[list[DraftLine], Decimal, Decimal, Decimal]:
+    """The draft's lines plus its fee and tax lines; (lines, net, fee, tax). The fee is 4% of the net charged to
+    a card; tax applies to net + fee."""
+    net = sum((line.amount for line in draft.lines), Decimal(0))
+    fee = cents(net * CARD_FEE_RATE) if draft.pays_by_card and net > 0 else Decimal("0.00")
+    tax = cents((net + fee) * draft.tax.rate)
+    lines = list(draft.lines)
+    if fee or draft.show_zero_fee:
+        lines.append(DraftLine("fee", "Transaction Fee", fee, details={"rate": str(CARD_FEE_RATE)}))
+    lines.append(DraftLine("tax", draft.tax.label, tax, unit_amount=tax, details={"base": str(net + fee)}))
+    return lines, net, fee, tax
+
+
+def sequence_lock(*, series: str, year: int) -> InvoiceSequence:
+    """The series' row for the year, locked until commit (created on first use)."""
+    InvoiceSequence.objects.bulk_create([InvoiceSequence(series=series, year=year)], ignore_conflicts=True)
+    return InvoiceSequence.objects.select_for_update().get(series=series, year=year)
+
+
+def numbers_take(*, sequence: InvoiceSequence, count: int) -> list[str]:
+    """`count` consecutive numbers from a sequence row locked by `sequence_lock`."""
+    series, year = sequence.series, sequence.year
+    first = sequence.last_number + 1
+    if count:
+        sequence.last_number += count
+        sequence.save(update_fields=["last_number"])
+    return [f"{series}-{year}-{n:06d}" for n in range(first, first + count)]
+
+
+def invoices_issue(*, drafts: Sequence[Draft], issued_at: dt.datetime) -> list[Invoice]:
+    """Issue every draft whose (party, kind, period) has no invoice yet; return the invoices issued now."""
+    with transaction.atomic():
+        sequence = sequence_lock(series="INV", year=issued_at.year)
+        existing = _existing_keys(drafts)
+        fresh, seen = [], set(existing)
+        for draft in drafts:
+            if draft.key not in seen:
+                seen.add(draft.key)
+                fresh.append(draft)
+        if not fresh:
+            return []
+        invoices = _insert_drafts(fresh)
+        numbers = numbers_take(sequence=sequence, count=len(invoices))
+        _issue_rows(invoices, numbers, issued_at)
+        invoice_ids = [invoice.id for invoice in invoices]
+        for start in range(0, len(invoice_ids), 100):
+            enqueue_on_commit("billing.deliver_invoices", invoice_ids[start : start + 100])
+    return invoices
+
+
+def _existing_keys(drafts: Sequence[Draft]) -> set[tuple[str, str, str]]:
+    rows = Invoice.objects.filter(
+        one_of("party_key", {d.party_key for d in drafts}),
+        one_of("kind", {d.kind for d in drafts}),
+        one_of("period_key", {d.period_key for d in drafts}),
+    ).values_list("party_key", "kind", "period_key")
+    return set(rows)
+
+
+def _insert_drafts(drafts: list[Draft]) -> list[Invoice]:
+    invoices, all_lines = [], []
+    for draft in drafts:
+        lines, net, fee, tax = _finished_lines(draft)
+        invoice = Invoice(
+            kind=draft.kind, status=InvoiceStatus.DRAFT, party_key=draft.party_key, hub_id=draft.hub_id,
+            client_id=draft.client_id, partner_id=draft.partner_id, period_key=draft.period_key,
+            period_start=draft.period_start, period_end=draft.period_end, currency=draft.currency,
+            net_amount=net, fee_amount=fee, tax_rate=draft.tax.rate, tax_amount=tax, total=net + fee + tax,
+            tax_note=draft.tax.note, pays_by_card=draft.pays_by_card, billed_company=draft.billed_company,
+            summary=draft.summary,
+        )  # fmt: skip
+        invoices.append(invoice)
+        all_lines.append(lines)
+    Invoice.objects.bulk_create(invoices)
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=position,
+            role=line.role,
+            description=line.description[:300],
+            quantity=line.quantity,
+            unit_amount=line.amount if line.unit_amount is None else line.unit_amount,
+            amount=line.amount,
+            details=line.details,
+        )  # fmt: skip
+        for invoice, lines in zip(invoices, all_lines, strict=True)
+        for position, line in enumerate(lines, start=1)
+    )
+    return invoices
+
+
+def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datetime) -> None:
+    """Draft → issued in one statement: number, issue time, due date (payable upon receipt) and status (pending:
+    the automatic payment is scheduled; paid when there is nothing to pay)."""
+    for invoice, number in zip(invoices, numbers, strict=True):
+        invoice.number = number
+        invoice.issued_at = issued_at
+        invoice.due_date = issued_at.date()
+        invoice.status = InvoiceStatus.PENDING if invoice.total > 0 else InvoiceStatus.PAID
+        invoice.paid_at = None if invoice.total > 0 else issued_at
+    table = Invoice._meta.db_table
+    rows = [(i.id, i.number, i.status, i.paid_at) for i in invoices]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s::bigint, %s, %s, %s::timestamptz)"] * len(rows))
+            cursor.execute(
+                f"UPDATE {table} AS i SET number = v.number, status = v.status, paid_at = v.paid_at, "  # noqa: S608
+                f"issued_at = %s, due_date = %s FROM (VALUES {values}) AS v(id, number, status, paid_at) "
+                f"WHERE i.id = v.id",
+                [issued_at, issued_at.date(), *[x for row in rows for x in row]],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET number = %s, status = %s, paid_at = %s, issued_at = %s, due_date = %s "  # noqa: S608
+                f"WHERE id = %s",
+                [(number, status, paid_at, issued_at, issued_at.date(), pk) for pk, number, status, paid_at in rows],
+            )

@@ -1,0 +1,117 @@
+"""License invoices: the monthly License Invoice (1st of the month) and the pro-rated License Invoice – New Numbers
+(a number onboarded after the 1st)."""
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
+
+from billing import clock
+from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from billing.models import Invoice, InvoiceKind
+from billing.money import cents
+from billing.queue import enqueue_on_commit
+from billing.sql import one_of
+from hub.models import Hub, PhoneNumber
+
+LIVE = (PhoneNumber.Status.ACTIVE, PhoneNumber.Status.PENDING_DELETION)
+
+
+def numbers_deletion_finalize(*, month: dt.date) -> int:
+    """Numbers whose deletion was requested before `month` are deleted as it starts (they are not licensed for
+    it). Returns how many."""
+    start, _ = clock.period_bounds(month)
+    return PhoneNumber.objects.filter(
+        status=PhoneNumber.Status.PENDING_DELETION, deletion_requested_at__lt=start
+    ).update(status=PhoneNumber.Status.DELETED, deleted_at=start)
+
+
+def _hubs(hub_ids: Sequence[int]) -> dict[int, Hub]:
+    return {h.id: h for h in Hub.objects.filter(one_of("id", hub_ids)).select_related("client")}
+
+
+def _hub_draft(hub: Hub, kind: str, period_key: str, start: dt.date, end: dt.date, lines, card: set) -> Draft:
+    company, tax = company_of(hub.client)
+    return Draft(
+        kind=kind, party_key=f"hub:{hub.id}", period_key=period_key, period_start=start, period_end=end,
+        currency=hub.currency, billed_company={**company, "hub_id": hub.hub_id}, tax=tax,
+        pays_by_card=("client", hub.client_id) in card, lines=lines, hub_id=hub.id, client_id=hub.client_id,
+    )  # fmt: skip
+
+
+def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datetime) -> list[Invoice]:
+    """Each hub's License Invoice for `month`: every active or pending-deletion number onboarded by the 1st, at its
+    tier's monthly fee. A number onboarded on the 1st is billed here, not pro-rated."""
+    start, _ = clock.period_bounds(month)
+    first_day_end = start + dt.timedelta(days=1)
+    numbers = (
+        PhoneNumber.objects.filter(one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lt=first_day_end)
+        .select_related("tier", "waba")
+        .order_by("waba__hub_id", "e164")
+    )
+    by_hub = defaultdict(list)
+    label = f"{month:%B %Y}"
+    for number in numbers:
+        by_hub[number.waba.hub_id].append(
+            DraftLine(
+                "charge",
+                f"License {number.e164} ({number.tier.name}), {label}",
+                number.tier.monthly_fee,
+                details={"number": number.e164, "tier": number.tier.code},
+            )  # fmt: skip
+        )
+    hubs = _hubs(list(by_hub))
+    card = card_payers(client_ids=[h.client_id for h in hubs.values()])
+    end = clock.next_month(month)
+    drafts = [
+        _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{month:%Y-%m}", month, end, lines, card)
+        for hub_id, lines in by_hub.items()
+    ]
+    return invoices_issue(drafts=drafts, issued_at=issued_at)
+
+
+def prorated_fee(*, monthly_fee: Decimal, onboarded_on: dt.date) -> Decimal:
+    """fee × (days from the onboarding day, inclusive, to month end) ÷ days in month, half-up to cents."""
+    days_in_month = calendar.monthrange(onboarded_on.year, onboarded_on.month)[1]
+    days = days_in_month - onboarded_on.day + 1
+    return cents(monthly_fee * days / days_in_month)
+
+
+def new_numbers_issue(*, day: dt.date, issued_at: dt.datetime, hub_ids: Sequence[int] | None = None) -> list[Invoice]:
+    """License Invoice – New Numbers for the numbers onboarded on `day` (UTC) after the 1st: one invoice per hub
+    and day, a pro-rated line per number."""
+    if day.day == 1:
+        return []
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    numbers = PhoneNumber.objects.filter(onboarded_at__gte=start, onboarded_at__lt=start + dt.timedelta(days=1))
+    if hub_ids is not None:
+        numbers = numbers.filter(one_of("waba__hub__id", hub_ids))
+    by_hub = defaultdict(list)
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    for number in numbers.select_related("tier", "waba").order_by("waba__hub_id", "e164"):
+        fee = prorated_fee(monthly_fee=number.tier.monthly_fee, onboarded_on=day)
+        days = days_in_month - day.day + 1
+        by_hub[number.waba.hub_id].append(
+            DraftLine(
+                "charge",
+                f"License {number.e164} ({number.tier.name}), {day:%-d %b} – month end "
+                f"({days}/{days_in_month} days of {number.tier.monthly_fee})",
+                fee,
+                details={"number": number.e164, "tier": number.tier.code, "days": days},
+            )  # fmt: skip
+        )
+    hubs = _hubs(list(by_hub))
+    card = card_payers(client_ids=[h.client_id for h in hubs.values()])
+    end = clock.next_month(clock.month_start(day))
+    drafts = [
+        _hub_draft(hubs[hub_id], InvoiceKind.LICENSE_NEW_NUMBERS, day.isoformat(), day, end, lines, card)
+        for hub_id, lines in by_hub.items()
+    ]
+    return invoices_issue(drafts=drafts, issued_at=issued_at)
+
+
+def new_numbers_on_onboard(*, number: PhoneNumber) -> None:
+    """Queue the pro-rated invoice for a number just onboarded (after the transaction commits)."""
+    day = number.onboarded_at.astimezone(dt.UTC).date()
+    enqueue_on_commit("billing.new_numbers", day.isoformat(), [number.waba.hub_id])
