@@ -7,8 +7,8 @@ from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery,
 from django.db.models.functions import Coalesce, Round
 
 from billing import clock
-from billing.money import micros
 from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry
+from billing.money import micros
 from hub.models import MessageUsage
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -149,7 +149,9 @@ def _unposted_usage() -> list[Violation]:
         .annotate(total=Sum("cost"))
     )
     return [
-        Violation(row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {micros(row['total'])} not debited")
+        Violation(
+            row["hub__hub_id"], row["hub__credit_account__id"], f"usage costing {micros(row['total'])} not debited"
+        )
         for row in unposted
     ]
 

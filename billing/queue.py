@@ -13,8 +13,10 @@ def enqueue_on_commit(task_name: str, *args) -> None:
     scheduled sweeps (daily new-number invoices, delivery retries) pick up what a lost message missed."""
 
     def send() -> None:
+        import billing.tasks  # noqa: F401 -- registers the tasks, so settings such as always-eager apply
+
         try:
-            current_app.send_task(task_name, args=args)
+            current_app.tasks[task_name].apply_async(args=args)
         except Exception:  # noqa: BLE001 -- any broker failure; the sweep recovers
             logger.exception("could not queue %s%r; the scheduled sweep will pick it up", task_name, args)
 

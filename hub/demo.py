@@ -8,11 +8,12 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from djmoney.money import Money
 
 from billing import clock
-from billing.ledger import ledger_post
-from billing.models import EntryKind
+from billing.invoicing.calendar import billing_run
+from billing.invoicing.prepayments import topup_issue
+from billing.invoicing.settlement import invoice_mark_paid, invoice_mark_unpaid
+from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentMethodKind
 from clients.models import Client, ClientMembership
 from hub.company import Role
 from hub.models import Hub, LicenseTier, PhoneNumber, RateCardRate, Waba
@@ -22,6 +23,7 @@ from hub.usage import usage_record_batch
 from partners.models import Partner, PartnerMembership, Plan
 
 SAMPLE_RATE_CARD = Path(__file__).parent / "data" / "rate_card_sample.csv"
+PAID_BY_CARD = "Demo card payment"
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 -- printed for the demo logins; demo data only
 
 PARTNERS = [
@@ -152,14 +154,17 @@ def demo_seed(*, today: dt.date | None = None) -> list[DemoLogin]:
     partners = {}
     for spec in PARTNERS:
         partners[spec["login"]], partner_logins = _partner(spec)
+        _card(partners[spec["login"]], spec["login"])
         logins += partner_logins
     this_month = today.replace(day=1)
     previous_month = (this_month - dt.timedelta(days=1)).replace(day=1)
     for spec in CLIENTS:
         hub, client_logins = _client(spec, partners[spec[0]], previous_month, this_month)
         logins += client_logins
+        _card(hub.client, spec[1])
         _funds(hub, spec[10], previous_month, this_month, now)
         _usage(hub, spec, previous_month, now)
+    _billing(previous_month, today)
     return logins
 
 
@@ -239,16 +244,51 @@ def _number(waba, e164, tier, onboarded, pending_deletion, previous_month, this_
 
 
 def _funds(hub: Hub, amount: Decimal, previous_month: dt.date, this_month: dt.date, now: dt.datetime) -> None:
+    """A paid top-up (Prepayment Invoice) at the start of each month: FUNDS_ADDED comes from the payment."""
     for month in (previous_month, this_month):
         occurred = dt.datetime.combine(month, dt.time(8), tzinfo=dt.UTC)
         if occurred <= now:
-            ledger_post(
-                account=hub.credit_account,
-                kind=EntryKind.FUNDS_ADDED,
-                amount=Money(amount, hub.currency),
-                key=f"demo:funds:{hub.hub_id}:{month:%Y-%m}",
-                occurred_at=occurred,
-                reference="Demo prepayment",
+            invoice = topup_issue(
+                hub=hub, amount=amount, request_key=f"demo-{hub.hub_id}-{month:%Y-%m}", issued_at=occurred
+            )
+            invoice_mark_paid(
+                invoice=invoice, paid_at=occurred + dt.timedelta(minutes=2), reference="Demo card payment"
+            )
+
+
+CARDS = {"mueller": ("visa", "4242"), "acme": ("visa", "4242"), "sunrise": ("mastercard", "4444")}
+
+
+def _card(party, login: str) -> None:
+    """A saved card (Stripe's test tokens) for some clients and a partner, so their invoices show the card fee."""
+    if login not in CARDS:
+        return
+    brand, last4 = CARDS[login]
+    owner = {"client": party} if isinstance(party, Client) else {"partner": party}
+    PaymentMethod.objects.get_or_create(
+        **owner, kind=PaymentMethodKind.CARD, position=0,
+        defaults={"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2030,
+                  "stripe_payment_method_id": f"pm_card_{brand}"},
+    )  # fmt: skip
+
+
+def _billing(previous_month: dt.date, today: dt.date) -> None:
+    """Run the billing calendar over the demo's two months, as beat would have; last month's invoices are paid,
+    except one client's license (its automatic charge failed)."""
+    day = previous_month
+    while day <= today:
+        if day.day == 1 or day.month == today.month:
+            billing_run(day=day)
+        day += dt.timedelta(days=1)
+    for invoice in Invoice.objects.filter(
+        issued_at__lt=dt.datetime.combine(today.replace(day=1), dt.time.min, tzinfo=dt.UTC),
+        status=InvoiceStatus.PENDING,
+    ):
+        if invoice.kind == InvoiceKind.LICENSE and invoice.billed_company.get("hub_id") == "HUB-DEMT9W3C":
+            invoice_mark_unpaid(invoice=invoice)
+        else:
+            invoice_mark_paid(
+                invoice=invoice, paid_at=invoice.issued_at + dt.timedelta(hours=1), reference="Demo card payment"
             )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, CharField, Sum, Value, When
+from django.db.models import Case, CharField, Exists, OuterRef, Sum, Value, When
 from djmoney.money import Money
 
 from billing import clock
@@ -154,13 +154,13 @@ def _square(accounts, open_accounts, figures, period: dt.date) -> None:
 
 def _drafts(open_accounts, figures, period: dt.date) -> list[Draft]:
     """An MCI for every hub that had billable usage in the month."""
-    hub_ids = [a.hub_id for a in open_accounts]
-    with_usage = set(
-        MessageUsage.objects.filter(one_of("hub__id", hub_ids), period=period, billable=True)
-        .values_list("hub_id", flat=True)
-        .distinct()
-    )
-    hubs = {h.id: h for h in Hub.objects.filter(one_of("id", list(with_usage))).select_related("client")}
+    billable = MessageUsage.objects.filter(hub=OuterRef("pk"), period=period, billable=True)
+    hubs = {
+        h.id: h
+        for h in Hub.objects.filter(one_of("id", [a.hub_id for a in open_accounts]))
+        .filter(Exists(billable))  # an index probe per hub that stops at the first message
+        .select_related("client")
+    }
     card = card_payers(client_ids=[h.client_id for h in hubs.values()])
     drafts = []
     for account in open_accounts:

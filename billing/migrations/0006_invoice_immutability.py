@@ -1,5 +1,8 @@
 """Issued invoices and their lines cannot change in the database: only status, payment, void and delivery
-columns move after issue. On PostgreSQL and SQLite alike."""
+columns move after issue. On PostgreSQL and SQLite alike.
+
+Note for later migrations: SQLite alters a table by rebuilding it, which breaks these triggers; a migration that
+alters billing_invoice or billing_invoiceline must drop them first (backwards()) and recreate them after (forwards())."""
 
 from django.db import migrations
 
