@@ -1,0 +1,29 @@
+"""The billing app's models, one module per concern; everything is importable from billing.models."""
+
+from billing.models.invoices import (
+    INVOICE_SUM,
+    MONEY2,
+    CreditNote,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSequence,
+    InvoiceStatus,
+    UsageReconciliation,
+)
+from billing.models.ledger import (
+    AMOUNT,
+    NEGATIVE_KINDS,
+    POSITIVE_KINDS,
+    AuditRun,
+    CreditAccount,
+    EntryKind,
+    LedgerEntry,
+)
+from billing.models.payments import PaymentMethod, PaymentMethodKind
+
+__all__ = [
+    "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
+    "EntryKind", "Invoice", "InvoiceKind", "InvoiceLine", "InvoiceSequence", "InvoiceStatus", "LedgerEntry",
+    "PaymentMethod", "PaymentMethodKind", "UsageReconciliation",
+]  # fmt: skip
