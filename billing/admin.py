@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from billing.models import AuditRun, CreditAccount, LedgerEntry
+from billing.models import AuditRun, CreditAccount, LedgerEntry, UsageReconciliation
 from hub.admin import ReadOnlyAdmin
 
 
@@ -48,3 +48,13 @@ class AuditRunAdmin(ReadOnlyAdmin):
     @admin.display(description="violations")
     def violation_count(self, run):
         return len(run.violations)
+
+
+@admin.register(UsageReconciliation)
+class UsageReconciliationAdmin(ReadOnlyAdmin):
+    """Meta's daily cost against the rated usage, and the adjustment posted so far (`manage.py reconcile_usage`)."""
+
+    list_display = ["waba", "day", "currency", "rated_cost", "meta_cost", "adjustment", "updated_at"]
+    list_filter = ["day", "currency"]
+    list_select_related = ["waba"]
+    search_fields = ["waba__meta_waba_id"]

@@ -133,6 +133,12 @@ class PhoneNumber(models.Model):
     onboarded_at = models.DateTimeField()
     deletion_requested_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    licensed_through = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("First day of the latest month this number's license is invoiced for (monthly or pro-rated)."),
+    )
 
     class Meta:
         ordering = ["e164"]

@@ -86,7 +86,9 @@ def job_steps(job: str, day: dt.date) -> list[Callable[[dt.datetime], list[Invoi
 
 
 def _days_of_month_until(day: dt.date) -> list[dt.date]:
-    return [day.replace(day=d) for d in range(2, day.day + 1)]
+    """The sweep's days: this month up to today; on the 1st none (the License Invoice covers that day's numbers
+    onboarded before it; the 2nd's sweep catches any onboarded after it)."""
+    return [day.replace(day=d) for d in range(1, day.day + 1)] if day.day > 1 else []
 
 
 class _DryRun(Exception):

@@ -7,6 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 
+from django.db import transaction
+from django.db.models import Q
+
 from billing import clock
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
@@ -40,19 +43,33 @@ def _hub_draft(hub: Hub, kind: str, period_key: str, start: dt.date, end: dt.dat
     )  # fmt: skip
 
 
+def _not_licensed_for(month: dt.date) -> Q:
+    return Q(licensed_through__isnull=True) | Q(licensed_through__lt=month)
+
+
+def _mark_licensed(invoices: list[Invoice], numbers_by_hub: dict[int, list[int]], month: dt.date) -> None:
+    """The numbers on the invoices just issued are licensed for `month` (in the same transaction), so no later job
+    bills them for it again."""
+    ids = [number_id for invoice in invoices for number_id in numbers_by_hub[invoice.hub_id]]
+    PhoneNumber.objects.filter(one_of("id", ids)).update(licensed_through=month)
+
+
 def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datetime) -> list[Invoice]:
-    """Each hub's License Invoice for `month`: every active or pending-deletion number onboarded by the 1st, at its
-    tier's monthly fee. A number onboarded on the 1st is billed here, not pro-rated."""
-    start, _ = clock.period_bounds(month)
-    first_day_end = start + dt.timedelta(days=1)
+    """Each hub's License Invoice for `month`: every active or pending-deletion number onboarded by the time the
+    invoice is issued (so a number onboarded on the 1st before the run is billed here, in full, and never
+    pro-rated), at its tier's monthly fee. A number onboarded on the 1st after the run is picked up by the
+    new-numbers sweep the next day, pro-rated over the whole month."""
     numbers = (
-        PhoneNumber.objects.filter(one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lt=first_day_end)
+        PhoneNumber.objects.filter(
+            _not_licensed_for(month), one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lte=issued_at
+        )
         .select_related("tier", "waba")
         .order_by("waba__hub_id", "e164")
     )
-    by_hub = defaultdict(list)
+    by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
     label = f"{month:%B %Y}"
     for number in numbers:
+        ids_by_hub[number.waba.hub_id].append(number.id)
         by_hub[number.waba.hub_id].append(
             DraftLine(
                 "charge",
@@ -68,7 +85,10 @@ def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datet
         _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{month:%Y-%m}", month, end, lines, card)
         for hub_id, lines in by_hub.items()
     ]
-    return invoices_issue(drafts=drafts, issued_at=issued_at)
+    with transaction.atomic():
+        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
+        _mark_licensed(invoices, ids_by_hub, month)
+    return invoices
 
 
 def prorated_fee(*, monthly_fee: Decimal, onboarded_on: dt.date) -> Decimal:
@@ -79,17 +99,19 @@ def prorated_fee(*, monthly_fee: Decimal, onboarded_on: dt.date) -> Decimal:
 
 
 def new_numbers_issue(*, day: dt.date, issued_at: dt.datetime, hub_ids: Sequence[int] | None = None) -> list[Invoice]:
-    """License Invoice – New Numbers for the numbers onboarded on `day` (UTC) after the 1st: one invoice per hub
-    and day, a pro-rated line per number."""
-    if day.day == 1:
-        return []
+    """License Invoice – New Numbers for the numbers onboarded on `day` (UTC) that no invoice licenses for its month
+    yet: one invoice per hub and day, a pro-rated line per number."""
+    month = clock.month_start(day)
     start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-    numbers = PhoneNumber.objects.filter(onboarded_at__gte=start, onboarded_at__lt=start + dt.timedelta(days=1))
+    numbers = PhoneNumber.objects.filter(
+        _not_licensed_for(month), onboarded_at__gte=start, onboarded_at__lt=start + dt.timedelta(days=1)
+    )
     if hub_ids is not None:
         numbers = numbers.filter(one_of("waba__hub__id", hub_ids))
-    by_hub = defaultdict(list)
+    by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
     days_in_month = calendar.monthrange(day.year, day.month)[1]
     for number in numbers.select_related("tier", "waba").order_by("waba__hub_id", "e164"):
+        ids_by_hub[number.waba.hub_id].append(number.id)
         fee = prorated_fee(monthly_fee=number.tier.monthly_fee, onboarded_on=day)
         days = days_in_month - day.day + 1
         by_hub[number.waba.hub_id].append(
@@ -108,10 +130,15 @@ def new_numbers_issue(*, day: dt.date, issued_at: dt.datetime, hub_ids: Sequence
         _hub_draft(hubs[hub_id], InvoiceKind.LICENSE_NEW_NUMBERS, day.isoformat(), day, end, lines, card)
         for hub_id, lines in by_hub.items()
     ]
-    return invoices_issue(drafts=drafts, issued_at=issued_at)
+    with transaction.atomic():
+        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
+        _mark_licensed(invoices, ids_by_hub, month)
+    return invoices
 
 
 def new_numbers_on_onboard(*, number: PhoneNumber) -> None:
     """Queue the pro-rated invoice for a number just onboarded (after the transaction commits)."""
     day = number.onboarded_at.astimezone(dt.UTC).date()
+    if day.day == 1:
+        return  # the 1st's License Invoice (or, after it was issued, the next day's sweep) bills it in full
     enqueue_on_commit("billing.new_numbers", day.isoformat(), [number.waba.hub_id])
