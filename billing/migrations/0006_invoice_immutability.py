@@ -48,47 +48,19 @@ DROP FUNCTION IF EXISTS billing_invoiceline_frozen();
 DROP TRIGGER IF EXISTS billing_invoice_frozen ON billing_invoice;
 DROP FUNCTION IF EXISTS billing_invoice_frozen();
 """
-SQLITE_UP = [
-    f"""CREATE TRIGGER billing_invoice_frozen BEFORE UPDATE ON billing_invoice
-        WHEN OLD.number IS NOT NULL AND ({" OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in FROZEN)})
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-    f"""CREATE TRIGGER billing_invoice_no_delete BEFORE DELETE ON billing_invoice WHEN OLD.number IS NOT NULL
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-    f"""CREATE TRIGGER billing_invoiceline_no_insert BEFORE INSERT ON billing_invoiceline
-        WHEN (SELECT number FROM billing_invoice WHERE id = NEW.invoice_id) IS NOT NULL
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-    f"""CREATE TRIGGER billing_invoiceline_no_update BEFORE UPDATE ON billing_invoiceline
-        WHEN (SELECT number FROM billing_invoice WHERE id = OLD.invoice_id) IS NOT NULL
-          OR (SELECT number FROM billing_invoice WHERE id = NEW.invoice_id) IS NOT NULL
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-    f"""CREATE TRIGGER billing_invoiceline_no_delete BEFORE DELETE ON billing_invoiceline
-        WHEN (SELECT number FROM billing_invoice WHERE id = OLD.invoice_id) IS NOT NULL
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-]
-SQLITE_DOWN = [
-    f"DROP TRIGGER IF EXISTS {name}"
-    for name in (
-        "billing_invoiceline_no_delete", "billing_invoiceline_no_update", "billing_invoiceline_no_insert",
-        "billing_invoice_no_delete", "billing_invoice_frozen",
-    )
-]  # fmt: skip
-
-
-def _run(schema_editor, postgres: str, sqlite: list[str]) -> None:
+def _run(schema_editor, postgres: str) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(postgres, params=None)
-    elif vendor == "sqlite":
-        for statement in sqlite:
-            schema_editor.execute(statement, params=None)
+    # SQLite's guards are created after every migrate (billing/db_guards.py): its table rebuilds break triggers.
 
 
 def forwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_UP, SQLITE_UP)
+    _run(schema_editor, POSTGRES_UP)
 
 
 def backwards(apps, schema_editor):
-    _run(schema_editor, POSTGRES_DOWN, SQLITE_DOWN)
+    _run(schema_editor, POSTGRES_DOWN)
 
 
 class Migration(migrations.Migration):

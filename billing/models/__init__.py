@@ -21,9 +21,11 @@ from billing.models.ledger import (
     LedgerEntry,
 )
 from billing.models.payments import PaymentMethod, PaymentMethodKind
+from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
     "EntryKind", "Invoice", "InvoiceKind", "InvoiceLine", "InvoiceSequence", "InvoiceStatus", "LedgerEntry",
-    "PaymentMethod", "PaymentMethodKind", "UsageReconciliation",
+    "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
+    "RestrictionReason",
 ]  # fmt: skip

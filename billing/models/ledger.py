@@ -20,6 +20,11 @@ class CreditAccount(models.Model):
     entry_count = models.PositiveBigIntegerField(
         default=0, editable=False, help_text=_("Number of entries posted; the last entry's sequence number.")
     )
+    auto_renew = models.BooleanField(
+        default=True, help_text=_("Top up automatically when the balance falls below the threshold.")
+    )
+    auto_renew_threshold = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("10.00"))
+    auto_renew_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("50.00"))
     monthly_prepayment = models.DecimalField(
         max_digits=12,
         decimal_places=2,
