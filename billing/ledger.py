@@ -131,6 +131,10 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
     if new_entries:
         _entries_insert(new_entries)
         _balances_save(list(touched.values()), now)
+        # Same transaction: a balance at 0.00 or below blocks outbound messaging, above it lifts the block.
+        from billing.restrictions import restrictions_on_balances
+
+        restrictions_on_balances(accounts=touched.values())
     return results
 
 
@@ -176,7 +180,11 @@ def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:
         else:
             cursor.executemany(
                 f"UPDATE {table} SET balance = %s, entry_count = %s, updated_at = %s WHERE id = %s",  # noqa: S608
-                [(str(a.balance), a.entry_count, now, a.id) for a in accounts],
+                # the ORM's text form of the time: raw SQL on SQLite must store what the ORM would
+                [
+                    (str(a.balance), a.entry_count, connection.ops.adapt_datetimefield_value(now), a.id)
+                    for a in accounts
+                ],
             )
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 
 from billing import clock
 from billing.audit import audit_run_record
@@ -14,6 +14,7 @@ from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
 from billing.models import Invoice
+from billing.restrictions import restrictions_evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +95,16 @@ def invoices_deliver_task(self, invoice_ids: list[int]) -> int:
         Invoice.objects.filter(pk=invoice.pk).update(emailed_at=clock.now())
         sent += 1
     return sent
+
+
+@shared_task(name="billing.restrictions_sweep", time_limit=10 * 60)
+def restrictions_sweep_task() -> int:
+    """Every few minutes: re-evaluate every hub and partner (behind the per-event evaluation)."""
+    changed = 0
+    for ids in calendar.chunks(calendar.hub_ids(), 2000):
+        with transaction.atomic():
+            result = restrictions_evaluate(hub_ids=ids)
+        changed += len(result.started) + len(result.lifted)
+    with transaction.atomic():
+        result = restrictions_evaluate(partner_ids=calendar.partner_ids())
+    return changed + len(result.started) + len(result.lifted)

@@ -7,5 +7,7 @@ BEAT_SCHEDULE = {
     # Every billing job due today (the 1st: licenses, month closing, partner plans; the last day: prepayments;
     # daily: the new-numbers sweep), fanned out in chunks. Just after midnight UTC, so the month is complete.
     "billing-day": {"task": "billing.run_day", "schedule": crontab(hour=0, minute=5)},
+    # Behind the evaluation done with every money event: catches anything a lost transaction hook missed.
+    "restrictions-sweep": {"task": "billing.restrictions_sweep", "schedule": crontab(minute="*/5")},
     "ledger-audit-nightly": {"task": "billing.ledger_audit", "schedule": crontab(hour=2, minute=30)},
 }

@@ -124,6 +124,11 @@ def invoices_issue(*, drafts: Sequence[Draft], issued_at: dt.datetime) -> list[I
     return invoices
 
 
+def _db_time(value: dt.datetime | None):
+    """A datetime as the ORM stores it (raw SQL on SQLite must match the ORM's text format, or equality fails)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
 def _existing_keys(drafts: Sequence[Draft]) -> set[tuple[str, str, str]]:
     rows = Invoice.objects.filter(
         one_of("party_key", {d.party_key for d in drafts}),
@@ -189,5 +194,8 @@ def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datet
             cursor.executemany(
                 f"UPDATE {table} SET number = %s, status = %s, paid_at = %s, issued_at = %s, due_date = %s "  # noqa: S608
                 f"WHERE id = %s",
-                [(number, status, paid_at, issued_at, issued_at.date(), pk) for pk, number, status, paid_at in rows],
+                [
+                    (number, status, _db_time(paid_at), _db_time(issued_at), issued_at.date(), pk)
+                    for pk, number, status, paid_at in rows
+                ],
             )

@@ -11,6 +11,7 @@ from billing.invoicing.issue import numbers_take, sequence_lock
 from billing.ledger import Posting, accounts_lock, post_locked
 from billing.models import CreditAccount, CreditNote, EntryKind, Invoice, InvoiceKind, InvoiceStatus
 from billing.money import is_cents
+from billing.restrictions import restrictions_evaluate
 
 
 class InvoiceStateError(ValueError):
@@ -59,7 +60,16 @@ def invoice_mark_paid(*, invoice: Invoice, paid_at: dt.datetime | None = None, r
             )
         Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.PAID, paid_at=paid_at)
         invoice.status, invoice.paid_at = InvoiceStatus.PAID, paid_at
+        _restrictions_of(invoice)
     return invoice
+
+
+def _restrictions_of(invoice: Invoice) -> None:
+    """The invoice's party may be blocked or unblocked by this change (same transaction)."""
+    restrictions_evaluate(
+        hub_ids=[invoice.hub_id] if invoice.hub_id else [],
+        partner_ids=[invoice.partner_id] if invoice.partner_id else [],
+    )
 
 
 def invoice_mark_unpaid(*, invoice: Invoice) -> Invoice:
@@ -69,6 +79,7 @@ def invoice_mark_unpaid(*, invoice: Invoice) -> Invoice:
         if invoice.status == InvoiceStatus.PENDING:
             Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.UNPAID)
             invoice.status = InvoiceStatus.UNPAID
+            _restrictions_of(invoice)
         elif invoice.status != InvoiceStatus.UNPAID:
             raise InvoiceStateError(f"Invoice {invoice.number} is {invoice.status}; only a pending one can fail.")
     return invoice
@@ -107,6 +118,7 @@ def invoice_void(*, invoice: Invoice, reason: str, user_id: int | None = None) -
             )
         Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.VOID, voided_at=now, void_reason=reason)
         invoice.status, invoice.voided_at, invoice.void_reason = InvoiceStatus.VOID, now, reason
+        _restrictions_of(invoice)
     return invoice
 
 
