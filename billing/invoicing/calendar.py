@@ -44,7 +44,8 @@ def jobs_due(day: dt.date) -> list[str]:
     return jobs
 
 
-def chunks(ids: list[int], size: int = CHUNK_SIZE) -> Iterator[list[int]]:
+def chunks(ids: list[int], size: int | None = None) -> Iterator[list[int]]:
+    size = size or CHUNK_SIZE
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
