@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 from billing import clock
 from billing.audit import audit_run_record
 from billing.invoicing import calendar
-from billing.invoicing.licenses import license_issue, new_numbers_issue, numbers_deletion_finalize
+from billing.invoicing.licenses import license_issue, new_numbers_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
@@ -43,6 +43,8 @@ def billing_day_task(day: str | None = None) -> list[str]:
     month = day_.replace(day=1)
     if "number_deletions" in jobs:
         numbers_deletion_finalize(month=month)
+    if day_.day == 1:  # last month's late numbers are pro-rated before this month's License Invoices
+        new_numbers_sweep(day=day_, issued_at=calendar.issue_time(day_))
     for job in jobs:
         if job in ("licenses", "month_closing"):
             for ids in calendar.chunks(calendar.hub_ids()):
@@ -50,7 +52,7 @@ def billing_day_task(day: str | None = None) -> list[str]:
         elif job == "partner_plans":
             for ids in calendar.chunks(calendar.partner_ids()):
                 billing_chunk_task.delay(job, day_.isoformat(), ids)
-        elif job in ("monthly_prepayments", "new_numbers"):
+        elif job == "monthly_prepayments" or (job == "new_numbers" and day_.day != 1):
             billing_chunk_task.delay(job, day_.isoformat(), None)
     return jobs
 
@@ -69,7 +71,7 @@ def billing_chunk_task(self, job: str, day: str, ids: list[int] | None) -> int:
     elif job == "monthly_prepayments":
         issued = monthly_prepayment_issue(month=month, issued_at=at)
     elif job == "new_numbers":
-        issued = [i for d in calendar._days_of_month_until(day_) for i in new_numbers_issue(day=d, issued_at=at)]
+        issued = new_numbers_sweep(day=day_, issued_at=at)
     else:
         raise ValueError(f"Unknown billing job {job!r}")
     return len(issued)
@@ -108,3 +110,122 @@ def restrictions_sweep_task() -> int:
     with transaction.atomic():
         result = restrictions_evaluate(partner_ids=calendar.partner_ids())
     return changed + len(result.started) + len(result.lifted)
+
+
+# Payments: thin wrappers over billing.payments. Stripe without an answer (StripeUnavailable) is retried later with
+# the same idempotency keys; the sweeps pick up whatever a lost message or a crashed worker left open.
+PAYMENT_TASK = {
+    "bind": True, "acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff": True,
+    "max_retries": 5, "time_limit": 5 * 60, "soft_time_limit": 4 * 60,
+}  # fmt: skip
+
+
+def _with_stripe_retry(task, work):
+    from billing.stripe_api import StripeUnavailable
+
+    try:
+        return work()
+    except StripeUnavailable as unavailable:
+        raise task.retry(exc=unavailable, countdown=60) from unavailable
+
+
+@shared_task(name="billing.charge_pending", time_limit=5 * 60)
+def charge_pending_task() -> int:
+    """Every minute: queue the automatic charge of each pending invoice with nothing in flight."""
+    from billing.payments.charging import charges_due
+
+    due = charges_due()
+    for invoice_id in due:
+        invoice_charge_task.delay(invoice_id)
+    return len(due)
+
+
+@shared_task(name="billing.charge_invoice", **PAYMENT_TASK)
+def invoice_charge_task(self, invoice_id: int) -> str:
+    from billing.payments.charging import invoice_charge_automatically
+
+    return _with_stripe_retry(self, lambda: invoice_charge_automatically(invoice_id=invoice_id).state)
+
+
+@shared_task(name="billing.charge_after_card_added", **PAYMENT_TASK)
+def charge_after_card_added_task(self, method_id: int) -> dict:
+    from billing.payments.charging import charge_after_card_added
+
+    return _with_stripe_retry(self, lambda: charge_after_card_added(method_id=method_id))
+
+
+@shared_task(name="billing.dunning_run", time_limit=5 * 60)
+def dunning_run_task() -> int:
+    """Hourly: queue each due dunning retry."""
+    from billing.payments.charging import dunning_due
+
+    due = dunning_due()
+    for invoice_id in due:
+        dunning_retry_task.delay(invoice_id)
+    return len(due)
+
+
+@shared_task(name="billing.dunning_retry", **PAYMENT_TASK)
+def dunning_retry_task(self, invoice_id: int) -> str:
+    from billing.payments.charging import dunning_retry
+
+    return _with_stripe_retry(self, lambda: dunning_retry(invoice_id=invoice_id).state)
+
+
+@shared_task(name="billing.payments_reconcile", time_limit=10 * 60)
+def payments_reconcile_task() -> int:
+    """Every few minutes: bring stale open attempts and pending refunds to an end (a crashed run, a lost webhook,
+    a voucher or a 3-D Secure left unfinished)."""
+    from billing.payments.charging import attempts_stale
+    from billing.payments.refunds import refunds_pending
+
+    stale, pending = attempts_stale(), refunds_pending()
+    for attempt_id in stale:
+        attempt_resume_task.delay(attempt_id)
+    for refund_id in pending:
+        refund_resume_task.delay(refund_id)
+    return len(stale) + len(pending)
+
+
+@shared_task(name="billing.attempt_resume", **PAYMENT_TASK)
+def attempt_resume_task(self, attempt_id: int) -> str:
+    from billing.payments.charging import attempt_resume
+
+    return _with_stripe_retry(self, lambda: attempt_resume(attempt_id=attempt_id).status)
+
+
+@shared_task(name="billing.refund_resume", **PAYMENT_TASK)
+def refund_resume_task(self, refund_id: int) -> str:
+    from billing.payments.refunds import refund_resume
+
+    return _with_stripe_retry(self, lambda: refund_resume(refund_id=refund_id).status)
+
+
+@shared_task(name="billing.refund_duplicate", **PAYMENT_TASK)
+def refund_duplicate_task(self, attempt_id: int) -> str:
+    from billing.payments.refunds import refund_duplicate
+
+    refund = _with_stripe_retry(self, lambda: refund_duplicate(attempt_id=attempt_id))
+    return refund.status if refund else "nothing to refund"
+
+
+@shared_task(name="billing.auto_topup", **PAYMENT_TASK)
+def auto_topup_task(self, account_ids: list[int]) -> int:
+    """Queued by the ledger when balances are low: issue each hub's automatic top-up, once per dip."""
+    from billing.payments.topups import auto_topup_evaluate
+
+    return sum(auto_topup_evaluate(account_id=account_id) is not None for account_id in sorted(account_ids))
+
+
+@shared_task(name="billing.payment_failed_email", bind=True, max_retries=5, time_limit=60)
+def payment_failed_email_task(self, invoice_id: int, round_name: str) -> None:
+    from billing.payments.charging import payment_failed_notify
+
+    payment_failed_notify(invoice_id=invoice_id, round_name=round_name)
+
+
+@shared_task(name="billing.voucher_email", bind=True, max_retries=5, time_limit=60)
+def voucher_email_task(self, attempt_id: int) -> None:
+    from billing.payments.charging import voucher_notify
+
+    voucher_notify(attempt_id=attempt_id)

@@ -1,10 +1,10 @@
 """The billing calendar: which jobs are due on a day, and running them (`manage.py billing_run`, Celery beat).
 
-On the 1st: pending deletions take effect, then License Invoices, the Month Closing Invoices of the previous month,
-and Partner Plan invoices. On the last day of a month: monthly Prepayment Invoices. Every day: License Invoices –
-New Numbers for numbers onboarded this month and not invoiced yet (the sweep behind the invoice queued at
-onboarding). Hubs and partners are processed in chunks; each chunk commits on its own, so a run interrupted half
-way leaves whole invoices only, and running again completes the rest.
+On the 1st: pending deletions take effect, the new-numbers sweep closes out last month, then License Invoices, the
+Month Closing Invoices of the previous month, and Partner Plan invoices. On the last day of a month: monthly
+Prepayment Invoices. Every other day: License Invoices – New Numbers for numbers onboarded and not yet invoiced
+(the sweep behind the invoice queued at onboarding). Hubs and partners are processed in chunks; each chunk commits
+on its own, so a run interrupted half way leaves whole invoices only, and running again completes the rest.
 """
 
 import calendar
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from billing import clock
-from billing.invoicing.licenses import license_issue, new_numbers_issue, numbers_deletion_finalize
+from billing.invoicing.licenses import license_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
@@ -37,10 +37,11 @@ class RunReport:
 def jobs_due(day: dt.date) -> list[str]:
     jobs = []
     if day.day == 1:
-        jobs += ["number_deletions", "licenses", "month_closing", "partner_plans"]
+        jobs += ["number_deletions", "new_numbers", "licenses", "month_closing", "partner_plans"]
     if day.day == calendar.monthrange(day.year, day.month)[1]:
         jobs.append("monthly_prepayments")
-    jobs.append("new_numbers")
+    if day.day != 1:
+        jobs.append("new_numbers")
     return jobs
 
 
@@ -82,14 +83,8 @@ def job_steps(job: str, day: dt.date) -> list[Callable[[dt.datetime], list[Invoi
     if job == "monthly_prepayments":
         return [lambda at: monthly_prepayment_issue(month=month, issued_at=at)]
     if job == "new_numbers":
-        return [lambda at, d=d: new_numbers_issue(day=d, issued_at=at) for d in _days_of_month_until(day)]
+        return [lambda at: new_numbers_sweep(day=day, issued_at=at)]
     raise ValueError(f"Unknown billing job {job!r}")
-
-
-def _days_of_month_until(day: dt.date) -> list[dt.date]:
-    """The sweep's days: this month up to today; on the 1st none (the License Invoice covers that day's numbers
-    onboarded before it; the 2nd's sweep catches any onboarded after it)."""
-    return [day.replace(day=d) for d in range(1, day.day + 1)] if day.day > 1 else []
 
 
 class _DryRun(Exception):

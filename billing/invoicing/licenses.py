@@ -100,40 +100,86 @@ def prorated_fee(*, monthly_fee: Decimal, onboarded_on: dt.date) -> Decimal:
 
 def new_numbers_issue(*, day: dt.date, issued_at: dt.datetime, hub_ids: Sequence[int] | None = None) -> list[Invoice]:
     """License Invoice – New Numbers for the numbers onboarded on `day` (UTC) that no invoice licenses for its month
-    yet: one invoice per hub and day, a pro-rated line per number."""
-    month = clock.month_start(day)
+    yet (the task queued at onboarding)."""
     start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-    numbers = PhoneNumber.objects.filter(
-        _not_licensed_for(month), onboarded_at__gte=start, onboarded_at__lt=start + dt.timedelta(days=1)
+    return _new_numbers_issue(start=start, end=start + dt.timedelta(days=1), issued_at=issued_at, hub_ids=hub_ids)
+
+
+def new_numbers_sweep(*, day: dt.date, issued_at: dt.datetime) -> list[Invoice]:
+    """The daily sweep behind the onboarding task: every number onboarded since the start of last month that no
+    invoice licenses for its onboarding month. On the 1st it stops before that day: the day's License Invoice
+    covers numbers onboarded before it runs (the 2nd's sweep, those after); run before the License Invoices of a
+    1st, it pro-rates a number onboarded late on the last day of the month before for that month."""
+    previous = clock.month_start(day.replace(day=1) - dt.timedelta(days=1))
+    end = day if day.day == 1 else day + dt.timedelta(days=1)
+    start, _ = clock.period_bounds(previous)
+    return _new_numbers_issue(
+        start=start, end=dt.datetime.combine(end, dt.time.min, tzinfo=dt.UTC), issued_at=issued_at, hub_ids=None
     )
+
+
+def _new_numbers_issue(*, start, end, issued_at, hub_ids) -> list[Invoice]:
+    """One invoice per hub and onboarding day, a pro-rated line per number; a number is licensed once per month.
+    A second batch of the same hub and day (onboarded after the day's invoice was issued) gets its own invoice."""
+    numbers = PhoneNumber.objects.filter(onboarded_at__gte=start, onboarded_at__lt=end, onboarded_at__lte=issued_at)
     if hub_ids is not None:
         numbers = numbers.filter(one_of("waba__hub__id", hub_ids))
-    by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
-    for number in numbers.select_related("tier", "waba").order_by("waba__hub_id", "e164"):
-        ids_by_hub[number.waba.hub_id].append(number.id)
-        fee = prorated_fee(monthly_fee=number.tier.monthly_fee, onboarded_on=day)
-        days = days_in_month - day.day + 1
-        by_hub[number.waba.hub_id].append(
-            DraftLine(
-                "charge",
-                f"License {number.e164} ({number.tier.name}), {day:%-d %b} – month end "
-                f"({days}/{days_in_month} days of {number.tier.monthly_fee})",
-                fee,
-                details={"number": number.e164, "tier": number.tier.code, "days": days},
-            )  # fmt: skip
-        )
-    hubs = _hubs(list(by_hub))
+    groups: dict[tuple[int, dt.date], list[PhoneNumber]] = defaultdict(list)
+    for number in numbers.select_related("tier", "waba").order_by("waba__hub_id", "onboarded_at", "e164"):
+        day = number.onboarded_at.astimezone(dt.UTC).date()
+        if number.licensed_through is None or number.licensed_through < clock.month_start(day):
+            groups[(number.waba.hub_id, day)].append(number)
+    if not groups:
+        return []
+    hubs = _hubs(list({hub_id for hub_id, _ in groups}))
     card = card_payers(client_ids=[h.client_id for h in hubs.values()])
-    end = clock.next_month(clock.month_start(day))
-    drafts = [
-        _hub_draft(hubs[hub_id], InvoiceKind.LICENSE_NEW_NUMBERS, day.isoformat(), day, end, lines, card)
-        for hub_id, lines in by_hub.items()
-    ]
+    taken = _period_keys_taken(hubs, {day for _, day in groups})
+    drafts, numbers_by_draft = [], {}
+    for (hub_id, day), members in groups.items():
+        key = _free_period_key(day, taken.get(hub_id, set()))
+        end_of_month = clock.next_month(clock.month_start(day))
+        lines = [_prorated_line(number, day) for number in members]
+        drafts.append(_hub_draft(hubs[hub_id], InvoiceKind.LICENSE_NEW_NUMBERS, key, day, end_of_month, lines, card))
+        numbers_by_draft[(f"hub:{hub_id}", key)] = members
     with transaction.atomic():
         invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
-        _mark_licensed(invoices, ids_by_hub, month)
+        for invoice in invoices:
+            members = numbers_by_draft[(invoice.party_key, invoice.period_key)]
+            PhoneNumber.objects.filter(one_of("id", [n.id for n in members])).update(
+                licensed_through=invoice.period_start.replace(day=1)
+            )
     return invoices
+
+
+def _prorated_line(number: PhoneNumber, day: dt.date) -> DraftLine:
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    days = days_in_month - day.day + 1
+    return DraftLine(
+        "charge",
+        f"License {number.e164} ({number.tier.name}), {day:%-d %b} – month end "
+        f"({days}/{days_in_month} days of {number.tier.monthly_fee})",
+        prorated_fee(monthly_fee=number.tier.monthly_fee, onboarded_on=day),
+        details={"number": number.e164, "tier": number.tier.code, "days": days},
+    )  # fmt: skip
+
+
+def _period_keys_taken(hubs: dict, days: set[dt.date]) -> dict[int, set[str]]:
+    rows = Invoice.objects.filter(
+        one_of("hub__id", list(hubs)), kind=InvoiceKind.LICENSE_NEW_NUMBERS, period_start__in=days
+    ).values_list("hub_id", "period_key")
+    taken: dict[int, set[str]] = defaultdict(set)
+    for hub_id, key in rows:
+        taken[hub_id].add(key)
+    return taken
+
+
+def _free_period_key(day: dt.date, taken: set[str]) -> str:
+    """The day (`2026-11-15`), or `2026-11-15#2`, #3… when that day's invoice was already issued."""
+    key, n = day.isoformat(), 1
+    while key in taken:
+        n += 1
+        key = f"{day.isoformat()}#{n}"
+    return key
 
 
 def new_numbers_on_onboard(*, number: PhoneNumber) -> None:

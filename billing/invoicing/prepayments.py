@@ -2,6 +2,7 @@
 The funds reach the credit balance only when the invoice is paid (`invoice_mark_paid`)."""
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -30,6 +31,13 @@ def _draft(hub: Hub, amount: Decimal, period_key: str, start: dt.date, end: dt.d
     )  # fmt: skip
 
 
+def _short(request_key: str) -> str:
+    """The request key as it fits the 40-character period key: as given when short, else its digest (never cut)."""
+    if len(request_key) <= 34:
+        return request_key
+    return hashlib.sha256(request_key.encode()).hexdigest()[:34]
+
+
 def topup_issue(*, hub: Hub, amount: Decimal, request_key: str, issued_at: dt.datetime | None = None) -> Invoice:
     """A Prepayment Invoice for a top-up of `amount`. `request_key` makes a repeated request (a double click, a
     retried API call) return the same invoice instead of a second one."""
@@ -38,7 +46,7 @@ def topup_issue(*, hub: Hub, amount: Decimal, request_key: str, issued_at: dt.da
             f"A top-up is between {TOPUP_MIN} and {TOPUP_MAX} {hub.currency}, in whole cents; got {amount}."
         )
     issued_at = issued_at or clock.now()
-    period_key = f"topup:{request_key}"[:40]
+    period_key = f"topup:{_short(request_key)}"
     card = card_payers(client_ids=[hub.client_id])
     day = issued_at.date()
     draft = _draft(hub, amount, period_key, day, day + dt.timedelta(days=1), "Funds added to Credit Balance", card)

@@ -133,7 +133,9 @@ def credit_note_issue(*, invoice: Invoice, amount: Decimal, reason: str, user_id
         invoice = _locked(invoice.pk)
         if invoice.number is None:
             raise InvoiceStateError("Only an issued invoice can be credited.")
-        credited = sum((n.amount for n in invoice.credit_notes.all()), Decimal(0))
+        if invoice.status == InvoiceStatus.VOID:
+            raise InvoiceStateError(f"Invoice {invoice.number} is void: nobody owes it, so there is nothing to credit.")
+        credited = sum((n.amount for n in invoice.credit_notes.all()), Decimal("0.00"))
         if credited + amount > invoice.total:
             raise InvoiceStateError(
                 f"Invoice {invoice.number} totals {invoice.total}; {credited} is already credited, so at most "
