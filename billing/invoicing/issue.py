@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models.fields.files import FieldFile
+from psycopg.types.json import Jsonb
 
+from billing import clock
 from billing.invoicing.tax import TaxTreatment, tax_treatment
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.money import cents
@@ -139,35 +142,77 @@ def _existing_keys(drafts: Sequence[Draft]) -> set[tuple[str, str, str]]:
 
 
 def _insert_drafts(drafts: list[Draft]) -> list[Invoice]:
-    invoices, all_lines = [], []
+    invoices, lines = [], []
+    now = clock.now()
     for draft in drafts:
-        lines, net, fee, tax = _finished_lines(draft)
+        finished, net, fee, tax = _finished_lines(draft)
         invoice = Invoice(
             kind=draft.kind, status=InvoiceStatus.DRAFT, party_key=draft.party_key, hub_id=draft.hub_id,
             client_id=draft.client_id, partner_id=draft.partner_id, period_key=draft.period_key,
             period_start=draft.period_start, period_end=draft.period_end, currency=draft.currency,
             net_amount=net, fee_amount=fee, tax_rate=draft.tax.rate, tax_amount=tax, total=net + fee + tax,
             tax_note=draft.tax.note, pays_by_card=draft.pays_by_card, billed_company=draft.billed_company,
-            summary=draft.summary,
+            summary=draft.summary, created_at=now,
         )  # fmt: skip
         invoices.append(invoice)
-        all_lines.append(lines)
-    Invoice.objects.bulk_create(invoices)
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            role=line.role,
-            description=line.description[:300],
-            quantity=line.quantity,
-            unit_amount=line.amount if line.unit_amount is None else line.unit_amount,
-            amount=line.amount,
-            details=line.details,
-        )  # fmt: skip
-        for invoice, lines in zip(invoices, all_lines, strict=True)
-        for position, line in enumerate(lines, start=1)
-    )
+        lines += [
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                role=line.role,
+                description=line.description[:300],
+                quantity=line.quantity,
+                unit_amount=line.amount if line.unit_amount is None else line.unit_amount,
+                amount=line.amount,
+                details=line.details,
+            )  # fmt: skip
+            for position, line in enumerate(finished, start=1)
+        ]
+    if connection.vendor == "postgresql":
+        _copy_rows(Invoice, invoices, INVOICE_COLUMNS)
+        for line in lines:
+            line.invoice_id = line.invoice.id
+        _copy_rows(InvoiceLine, lines, LINE_COLUMNS)
+    else:
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create(lines)
     return invoices
+
+
+INVOICE_COLUMNS = (
+    "kind", "status", "party_key", "hub_id", "client_id", "partner_id", "period_key", "period_start", "period_end",
+    "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",
+    "billed_company", "summary", "void_reason", "pdf", "created_at",
+)  # fmt: skip
+LINE_COLUMNS = ("invoice_id", "position", "role", "description", "quantity", "unit_amount", "amount", "details")
+
+
+def _copy_rows(model, objects: list, columns: tuple[str, ...]) -> None:
+    """PostgreSQL: ids drawn from the table's sequence, rows streamed with COPY. A month close issues tens of
+    thousands of invoices; building them through bulk_create costs several times the database's own work."""
+    if not objects:
+        return
+    table = model._meta.db_table
+    json_columns = {f.column for f in model._meta.fields if isinstance(f, models.JSONField)}
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(objects)]
+        )
+        for obj, (object_id,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.id = object_id
+            obj._state.adding, obj._state.db = False, connection.alias
+        with cursor.cursor.copy(f"COPY {table} (id, {', '.join(columns)}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([obj.id, *(_copy_value(obj, column, json_columns) for column in columns)])
+
+
+def _copy_value(obj, column: str, json_columns: set[str]):
+    value = getattr(obj, column)
+    if column in json_columns:
+        return Jsonb(value)
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    return value
 
 
 def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datetime) -> None:

@@ -59,36 +59,41 @@ def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datet
     invoice is issued (so a number onboarded on the 1st before the run is billed here, in full, and never
     pro-rated), at its tier's monthly fee. A number onboarded on the 1st after the run is picked up by the
     new-numbers sweep the next day, pro-rated over the whole month."""
-    numbers = (
-        PhoneNumber.objects.filter(
-            _not_licensed_for(month), one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lte=issued_at
-        )
-        .select_related("tier", "waba")
-        .order_by("waba__hub_id", "e164")
-    )
-    by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
-    label = f"{month:%B %Y}"
-    for number in numbers:
-        ids_by_hub[number.waba.hub_id].append(number.id)
-        by_hub[number.waba.hub_id].append(
-            DraftLine(
-                "charge",
-                f"License {number.e164} ({number.tier.name}), {label}",
-                number.tier.monthly_fee,
-                details={"number": number.e164, "tier": number.tier.code},
-            )  # fmt: skip
-        )
-    hubs = _hubs(list(by_hub))
-    card = card_payers(client_ids=[h.client_id for h in hubs.values()])
-    end = clock.next_month(month)
-    drafts = [
-        _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{month:%Y-%m}", month, end, lines, card)
-        for hub_id, lines in by_hub.items()
-    ]
     with transaction.atomic():
+        numbers = _locked(
+            PhoneNumber.objects.filter(
+                _not_licensed_for(month), one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lte=issued_at
+            )
+        )
+        by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
+        label = f"{month:%B %Y}"
+        for number in sorted(numbers, key=lambda n: (n.waba.hub_id, n.e164)):
+            ids_by_hub[number.waba.hub_id].append(number.id)
+            by_hub[number.waba.hub_id].append(
+                DraftLine(
+                    "charge",
+                    f"License {number.e164} ({number.tier.name}), {label}",
+                    number.tier.monthly_fee,
+                    details={"number": number.e164, "tier": number.tier.code},
+                )  # fmt: skip
+            )
+        hubs = _hubs(list(by_hub))
+        card = card_payers(client_ids=[h.client_id for h in hubs.values()])
+        end = clock.next_month(month)
+        drafts = [
+            _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{month:%Y-%m}", month, end, lines, card)
+            for hub_id, lines in by_hub.items()
+        ]
         invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
         _mark_licensed(invoices, ids_by_hub, month)
     return invoices
+
+
+def _locked(numbers) -> list[PhoneNumber]:
+    """The numbers, locked in primary-key order until commit, so two jobs (the License Invoice, the new-numbers
+    sweep, an onboarding task, a retried task) never both bill one: the second reads licensed_through as the first
+    committed it. Lock order: numbers, then the invoice number sequence."""
+    return list(numbers.select_related("tier", "waba").select_for_update(of=("self",)).order_by("id"))
 
 
 def prorated_fee(*, monthly_fee: Decimal, onboarded_on: dt.date) -> Decimal:
@@ -121,16 +126,28 @@ def new_numbers_sweep(*, day: dt.date, issued_at: dt.datetime) -> list[Invoice]:
 def _new_numbers_issue(*, start, end, issued_at, hub_ids) -> list[Invoice]:
     """One invoice per hub and onboarding day, a pro-rated line per number; a number is licensed once per month.
     A second batch of the same hub and day (onboarded after the day's invoice was issued) gets its own invoice."""
-    numbers = PhoneNumber.objects.filter(onboarded_at__gte=start, onboarded_at__lt=end, onboarded_at__lte=issued_at)
-    if hub_ids is not None:
-        numbers = numbers.filter(one_of("waba__hub__id", hub_ids))
-    groups: dict[tuple[int, dt.date], list[PhoneNumber]] = defaultdict(list)
-    for number in numbers.select_related("tier", "waba").order_by("waba__hub_id", "onboarded_at", "e164"):
-        day = number.onboarded_at.astimezone(dt.UTC).date()
-        if number.licensed_through is None or number.licensed_through < clock.month_start(day):
-            groups[(number.waba.hub_id, day)].append(number)
-    if not groups:
-        return []
+    with transaction.atomic():
+        numbers = PhoneNumber.objects.filter(onboarded_at__gte=start, onboarded_at__lt=end, onboarded_at__lte=issued_at)
+        if hub_ids is not None:
+            numbers = numbers.filter(one_of("waba__hub__id", hub_ids))
+        groups: dict[tuple[int, dt.date], list[PhoneNumber]] = defaultdict(list)
+        for number in sorted(_locked(numbers), key=lambda n: (n.waba.hub_id, n.onboarded_at, n.e164)):
+            day = number.onboarded_at.astimezone(dt.UTC).date()
+            if number.licensed_through is None or number.licensed_through < clock.month_start(day):
+                groups[(number.waba.hub_id, day)].append(number)
+        if not groups:
+            return []
+        drafts, numbers_by_draft = _new_number_drafts(groups)
+        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
+        for invoice in invoices:
+            members = numbers_by_draft[(invoice.party_key, invoice.period_key)]
+            PhoneNumber.objects.filter(one_of("id", [n.id for n in members])).update(
+                licensed_through=invoice.period_start.replace(day=1)
+            )
+    return invoices
+
+
+def _new_number_drafts(groups) -> tuple[list[Draft], dict]:
     hubs = _hubs(list({hub_id for hub_id, _ in groups}))
     card = card_payers(client_ids=[h.client_id for h in hubs.values()])
     taken = _period_keys_taken(hubs, {day for _, day in groups})
@@ -141,14 +158,7 @@ def _new_numbers_issue(*, start, end, issued_at, hub_ids) -> list[Invoice]:
         lines = [_prorated_line(number, day) for number in members]
         drafts.append(_hub_draft(hubs[hub_id], InvoiceKind.LICENSE_NEW_NUMBERS, key, day, end_of_month, lines, card))
         numbers_by_draft[(f"hub:{hub_id}", key)] = members
-    with transaction.atomic():
-        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
-        for invoice in invoices:
-            members = numbers_by_draft[(invoice.party_key, invoice.period_key)]
-            PhoneNumber.objects.filter(one_of("id", [n.id for n in members])).update(
-                licensed_through=invoice.period_start.replace(day=1)
-            )
-    return invoices
+    return drafts, numbers_by_draft
 
 
 def _prorated_line(number: PhoneNumber, day: dt.date) -> DraftLine:
