@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, CharField, Exists, OuterRef, Sum, Value, When
+from django.db.models import Case, CharField, Exists, F, Min, OuterRef, Q, Sum, Value, When
 from djmoney.money import Money
 
 from billing import clock
@@ -113,7 +113,29 @@ def _mci_lines(figures: MonthFigures) -> list[DraftLine]:
 
 def month_close(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> list[Invoice]:
     """Close `period` for these hubs and issue their MCIs. Hubs whose month is already closed are skipped, so the
-    job can run again (or on two workers) and closes each month once."""
+    job can run again (or on two workers) and closes each month once. A month left open before `period` (a missed
+    billing day) is closed first, in order, each with its own MCI: no month is folded unsquared into another."""
+    invoices = []
+    for month in _open_months(hub_ids, period):
+        invoices += _month_close_one(hub_ids=hub_ids, period=month, issued_at=issued_at)
+    return invoices
+
+
+def _open_months(hub_ids: Sequence[int], period: dt.date) -> list[dt.date]:
+    """The months up to `period` that some of these hubs have entries in and have not closed. One query."""
+    earliest = (
+        LedgerEntry.objects.filter(one_of("account__hub__id", hub_ids), period__lt=period)
+        .filter(Q(account__closed_through__isnull=True) | Q(period__gt=F("account__closed_through")))
+        .aggregate(first=Min("period"))["first"]
+    )
+    months, month = [], earliest or period
+    while month <= period:
+        months.append(month)
+        month = clock.next_month(month)
+    return months
+
+
+def _month_close_one(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> list[Invoice]:
     with transaction.atomic():
         account_ids = list(CreditAccount.objects.filter(one_of("hub__id", hub_ids)).values_list("id", flat=True))
         accounts = accounts_lock(account_ids)
