@@ -16,7 +16,7 @@ from billing.models import Invoice, InvoiceKind
 from billing.money import cents
 from billing.queue import enqueue_on_commit
 from billing.sql import one_of
-from hub.models import Hub, PhoneNumber
+from hub.models import Hub, LicenseTier, PhoneNumber
 
 LIVE = (PhoneNumber.Status.ACTIVE, PhoneNumber.Status.PENDING_DELETION)
 
@@ -59,22 +59,28 @@ def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datet
     invoice is issued (so a number onboarded on the 1st before the run is billed here, in full, and never
     pro-rated), at its tier's monthly fee. A number onboarded on the 1st after the run is picked up by the
     new-numbers sweep the next day, pro-rated over the whole month."""
+    tiers = {tier.id: tier for tier in LicenseTier.objects.all()}
     with transaction.atomic():
-        numbers = _locked(
+        # Locked in primary-key order (see _locked), read as plain values: a chunk bills thousands of numbers.
+        numbers = list(
             PhoneNumber.objects.filter(
                 _not_licensed_for(month), one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lte=issued_at
             )
+            .select_for_update(of=("self",))
+            .order_by("id")
+            .values_list("id", "e164", "waba__hub_id", "tier_id")
         )
         by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
         label = f"{month:%B %Y}"
-        for number in sorted(numbers, key=lambda n: (n.waba.hub_id, n.e164)):
-            ids_by_hub[number.waba.hub_id].append(number.id)
-            by_hub[number.waba.hub_id].append(
+        for number_id, e164, hub_id, tier_id in sorted(numbers, key=lambda n: (n[2], n[1])):
+            tier = tiers[tier_id]
+            ids_by_hub[hub_id].append(number_id)
+            by_hub[hub_id].append(
                 DraftLine(
                     "charge",
-                    f"License {number.e164} ({number.tier.name}), {label}",
-                    number.tier.monthly_fee,
-                    details={"number": number.e164, "tier": number.tier.code},
+                    f"License {e164} ({tier.name}), {label}",
+                    tier.monthly_fee,
+                    details={"number": e164, "tier": tier.code},
                 )  # fmt: skip
             )
         hubs = _hubs(list(by_hub))
