@@ -36,5 +36,35 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(skip)
 
 
+REFERENCE_DATA = [  # the data migrations' rows (plans, license tiers, exchange backends)
+    ("partners.migrations.0002_plans", "create_plans"),
+    ("hub.migrations.0002_license_tiers", "create_tiers"),
+    ("billing.migrations.0009_brl_rate_backends", "create_backends"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reference_rows(request):
+    """A transactional test (threads, live server, a real broker) ends with a flush of every table, the data
+    migrations' rows included; every database test starts with them back, whatever ran before it."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if marker is None and not names & {"db", "transactional_db", "live_server"}:
+        yield
+        return
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or names & {
+        "transactional_db",
+        "live_server",
+    }
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    import importlib
+
+    from django.apps import apps
+
+    for module, function in REFERENCE_DATA:
+        getattr(importlib.import_module(module), function)(apps, None)
+    yield
+
+
 def pytest_report_header(config):
     return f"database: {connection.vendor} ({connection.settings_dict.get('NAME')})"
