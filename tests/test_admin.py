@@ -15,6 +15,8 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from djmoney.money import Money
 
 from billing.audit import audit_run_record
+from billing.invoicing.licenses import license_issue
+from billing.invoicing.settlement import credit_note_issue, invoice_mark_unpaid
 from billing.ledger import ledger_post
 from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, UsageReconciliation
 from billing.reconciliation import reconciliation_parse, usage_reconcile
@@ -83,7 +85,13 @@ def database():
     meta_report = ["date,waba_id,currency,cost", f"2026-11-03,{number.waba.meta_waba_id},EUR,0.300000"]
     usage_reconcile(rows=reconciliation_parse(lines=meta_report))
     audit_run_record()
+    (invoice,) = license_issue(hub_ids=[hub.id], month=dt.date(2026, 11, 1), issued_at=ISSUED_AT)
+    credit_note_issue(invoice=invoice, amount=Decimal("5.00"), reason="Goodwill for a late onboarding")
+    invoice_mark_unpaid(invoice=invoice)  # starts a LICENSE_UNPAID restriction
     return number
+
+
+ISSUED_AT = dt.datetime(2026, 11, 1, 0, 5, tzinfo=dt.UTC)
 
 
 def changelist_url(model) -> str:

@@ -1,7 +1,7 @@
 """pytest: PostgreSQL from DATABASE_URL when set (money tests need it), SQLite otherwise."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import STATIC_ROOT, env
 
 SECRET_KEY = "test-key-not-for-production"  # noqa: S105
 DEBUG = False
@@ -14,3 +14,4 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = env("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is missing
