@@ -16,6 +16,7 @@ from djmoney.money import Money
 
 from billing import clock
 from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryKind, LedgerEntry
+from billing.queue import enqueue_on_commit
 from billing.sql import one_of
 
 SIX_PLACES = Decimal("0.000001")
@@ -135,6 +136,10 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
         from billing.restrictions import restrictions_on_balances
 
         restrictions_on_balances(accounts=touched.values())
+        # Low balances: queue the automatic top-up check (no query here; the task dedupes a dip under the lock).
+        low = [a.id for a in touched.values() if a.balance < 0 or (a.auto_renew and a.balance < a.auto_renew_threshold)]
+        if low:
+            enqueue_on_commit("billing.auto_topup", low)
     return results
 
 

@@ -212,9 +212,10 @@ def refund_duplicate_task(self, attempt_id: int) -> str:
 @shared_task(name="billing.auto_topup", **PAYMENT_TASK)
 def auto_topup_task(self, account_ids: list[int]) -> int:
     """Queued by the ledger when balances are low: issue each hub's automatic top-up, once per dip."""
-    from billing.payments.topups import auto_topup_evaluate
+    from billing.payments.topups import auto_topup_candidates, auto_topup_evaluate
 
-    return sum(auto_topup_evaluate(account_id=account_id) is not None for account_id in sorted(account_ids))
+    candidates = auto_topup_candidates(account_ids=account_ids)
+    return sum(auto_topup_evaluate(account_id=account_id) is not None for account_id in candidates)
 
 
 @shared_task(name="billing.payment_failed_email", bind=True, max_retries=5, time_limit=60)

@@ -11,3 +11,11 @@ BEAT_SCHEDULE = {
     "restrictions-sweep": {"task": "billing.restrictions_sweep", "schedule": crontab(minute="*/5")},
     "ledger-audit-nightly": {"task": "billing.ledger_audit", "schedule": crontab(hour=2, minute=30)},
 }
+
+# Payments: charge pending invoices (each invoice once: its attempts are keyed), retry unpaid ones on the dunning
+# schedule, and bring anything a crash or a lost webhook left open to an end.
+BEAT_SCHEDULE |= {
+    "charge-pending": {"task": "billing.charge_pending", "schedule": crontab(minute="*")},
+    "dunning": {"task": "billing.dunning_run", "schedule": crontab(minute=20)},
+    "payments-reconcile": {"task": "billing.payments_reconcile", "schedule": crontab(minute="*/15")},
+}

@@ -88,7 +88,39 @@ def database():
     (invoice,) = license_issue(hub_ids=[hub.id], month=dt.date(2026, 11, 1), issued_at=ISSUED_AT)
     credit_note_issue(invoice=invoice, amount=Decimal("5.00"), reason="Goodwill for a late onboarding")
     invoice_mark_unpaid(invoice=invoice)  # starts a LICENSE_UNPAID restriction
+    _payment_rows(hub, invoice)
     return number
+
+
+def _payment_rows(hub, invoice) -> None:
+    """A saved card, its Stripe customer, a declined attempt under dunning, a refund, a webhook, a BRL rate."""
+    from djmoney.contrib.exchange.models import ExchangeBackend, Rate
+
+    from billing.models import (
+        InvoiceDunning,
+        PaymentAttempt,
+        PaymentMethod,
+        PaymentRefund,
+        StripeCustomer,
+        StripeEvent,
+    )
+
+    card = PaymentMethod.objects.create(
+        client=hub.client, kind="card", brand="visa", last4="4242", stripe_payment_method_id="pm_admin_test"
+    )
+    StripeCustomer.objects.create(client=hub.client, stripe_customer_id="cus_admin_test")
+    attempt = PaymentAttempt.objects.create(
+        invoice=invoice, payment_method=card, method_kind="card", method_label="Visa •••• 4242", purpose="invoice",
+        round="automatic", amount=invoice.total, currency=invoice.currency, idempotency_key="attempt-admin-test",
+        status="failed",
+    )  # fmt: skip
+    PaymentRefund.objects.create(
+        attempt=attempt, amount=Decimal("1.00"), currency=invoice.currency, source="payment", reason="Test refund",
+        idempotency_key="refund-admin-test",
+    )  # fmt: skip
+    InvoiceDunning.objects.create(invoice=invoice, failed_at=ISSUED_AT)
+    StripeEvent.objects.create(id="evt_admin_test", type="payment_intent.succeeded", payload={}, received_at=ISSUED_AT)
+    Rate.objects.create(backend=ExchangeBackend.objects.get(name="staff-eur"), currency="BRL", value=Decimal("6.2"))
 
 
 ISSUED_AT = dt.datetime(2026, 11, 1, 0, 5, tzinfo=dt.UTC)

@@ -20,12 +20,29 @@ from billing.models.ledger import (
     EntryKind,
     LedgerEntry,
 )
-from billing.models.payments import PaymentMethod, PaymentMethodKind
+from billing.models.payments import (
+    OPEN_ATTEMPT_STATUSES,
+    PAYMENT_CURRENCIES,
+    AttemptPurpose,
+    AttemptStatus,
+    InvoiceDunning,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentRefund,
+    RefundSource,
+    RefundStatus,
+    StripeCustomer,
+    StripeEvent,
+    StripeEventStatus,
+)
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
     "EntryKind", "Invoice", "InvoiceKind", "InvoiceLine", "InvoiceSequence", "InvoiceStatus", "LedgerEntry",
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
-    "RestrictionReason",
+    "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
+    "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
+    "StripeEvent", "StripeEventStatus",
 ]  # fmt: skip

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "djmoney",
+    "djmoney.contrib.exchange",
     "django_celery_beat",
     "partners",
     "clients",
@@ -148,6 +149,21 @@ DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "billing@hub-portal.exampl
 STRIPE_API_KEY = env("STRIPE_API_KEY")
 STRIPE_API_BASE = env("STRIPE_API_BASE")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY")
+# Off-session charges are confirmed with off_session=true (Stripe's SCA exemptions for merchant-initiated payments).
+# localstripe, the fake Stripe the tests run against, refuses that parameter on /confirm: its fixture turns it off.
+STRIPE_CONFIRM_OFF_SESSION = env_bool("STRIPE_CONFIRM_OFF_SESSION", True)
+STRIPE_MAX_NETWORK_RETRIES = 2
+
+# Payments. Dunning: days after the failed automatic charge on which an unpaid invoice is charged again; the last
+# retry that fails sends the final notice. Separate from suspension, which starts with the failure.
+BILLING_DUNNING_DAYS = (1, 3, 5, 7)
+# How long a PIX code and a Boleto voucher stay payable.
+PIX_EXPIRES_AFTER_SECONDS = 24 * 60 * 60
+BOLETO_EXPIRES_AFTER_DAYS = 3
+# Staff keep the EUR→BRL and USD→BRL rates in admin (djmoney's exchange Rate rows); a changed rate applies to
+# the next voucher at once, so djmoney must not cache it.
+RATES_CACHE_TIMEOUT = 0
 
 # The provider issuing invoices (printed on every PDF).
 PROVIDER_NAME = env("PROVIDER_NAME", "Hub Portal GmbH")

@@ -1,0 +1,160 @@
+"""The "Pay" button of an invoice: an on-session card payment (Stripe.js finishes 3-D Secure when the card asks
+for it) or, for partners in Brazil, a PIX or Boleto voucher in BRL at the staff-kept rate, which Stripe confirms
+asynchronously.
+
+A voucher carries no transaction fee: when the invoice has a card fee line (its party's first method was a card),
+the voucher asks for the total without the fee and its tax, and paying it issues a credit note for that part.
+Pressing Pay twice returns the payment already waiting for the payer instead of starting a second one.
+"""
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from billing import clock, stripe_api
+from billing.models import (
+    OPEN_ATTEMPT_STATUSES,
+    AttemptPurpose,
+    AttemptStatus,
+    Invoice,
+    InvoiceStatus,
+    PaymentAttempt,
+    PaymentMethod,
+    PaymentMethodKind,
+)
+from billing.money import cents
+from billing.payments.attempts import AttemptSpec, Failure, attempt_abandon, attempt_create, attempt_run
+from billing.payments.eligibility import method_check
+from billing.payments.errors import PaymentRefused
+from billing.payments.fx import VOUCHER_CURRENCY, brl_quote
+from billing.payments.parties import Party, methods_of, party_of
+
+PAYABLE = (InvoiceStatus.PENDING, InvoiceStatus.UNPAID)
+CARD = PaymentMethodKind.CARD
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    """What the page shows after Pay."""
+
+    attempt_id: int
+    status: str
+    amount: Decimal
+    currency: str
+    message: str
+    client_secret: str = ""  # card asking for 3-D Secure: Stripe.js handles the next action with it
+    voucher: dict | None = None  # PIX / Boleto: code or number, links, expiry
+
+
+def invoice_pay(*, invoice: Invoice, kind: str, payment_method: PaymentMethod | None = None) -> PaymentStart:
+    """Start paying an invoice by hand with a saved card (`payment_method`, default the first) or a voucher."""
+    invoice = Invoice.objects.get(pk=invoice.pk)
+    party = party_of(invoice)
+    method_check(kind=kind, party=party)
+    _refuse_unless_payable(invoice)
+    card = _card(party, payment_method) if kind == CARD else None
+    waiting = _open_attempt(invoice)
+    if waiting is not None:
+        if _same_request(waiting, kind, card):
+            return _start_of(waiting)
+        _make_way(waiting)
+    attempt = attempt_create(spec=_spec(invoice, party, kind, card))  # refuses a concurrent second payment
+    return _start_of(attempt_run(attempt=attempt, off_session=False))
+
+
+def _refuse_unless_payable(invoice: Invoice) -> None:
+    if invoice.status == InvoiceStatus.PAID:
+        raise PaymentRefused(f"Invoice {invoice.number} is already paid.")
+    if invoice.status == InvoiceStatus.VOID:
+        raise PaymentRefused(f"Invoice {invoice.number} is void; there is nothing to pay.")
+    if invoice.status not in PAYABLE or invoice.number is None:
+        raise PaymentRefused("This invoice is not issued yet.")
+
+
+def _card(party: Party, payment_method: PaymentMethod | None) -> PaymentMethod:
+    cards = methods_of(party).filter(kind=CARD)
+    card = cards.filter(pk=payment_method.pk).first() if payment_method is not None else cards.first()
+    if card is None:
+        raise PaymentRefused(
+            "That card is not saved for this account." if payment_method else "No card is saved: add a card first."
+        )
+    return card
+
+
+def _open_attempt(invoice: Invoice) -> PaymentAttempt | None:
+    return (
+        PaymentAttempt.objects.filter(invoice=invoice, status__in=OPEN_ATTEMPT_STATUSES)
+        .select_related("invoice")
+        .first()
+    )
+
+
+def _same_request(attempt: PaymentAttempt, kind: str, card: PaymentMethod | None) -> bool:
+    return (
+        attempt.purpose == AttemptPurpose.MANUAL
+        and attempt.status == AttemptStatus.REQUIRES_ACTION
+        and attempt.method_kind == kind
+        and (card is None or attempt.payment_method_id == card.pk)
+        and not (attempt.voucher_expires_at and attempt.voucher_expires_at <= clock.now())
+    )
+
+
+def _make_way(attempt: PaymentAttempt) -> None:
+    """Another payment waits for its payer: cancel it for the new one. One being processed is left alone."""
+    if attempt.status != AttemptStatus.REQUIRES_ACTION:
+        raise PaymentRefused(
+            f"A payment of invoice {attempt.invoice.number} is already in progress; wait for its outcome."
+        )
+    attempt = attempt_abandon(
+        attempt=attempt, failure=Failure("replaced", "Replaced by a payment with another method.")
+    )
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        raise PaymentRefused(f"Invoice {attempt.invoice.number} was just paid by {attempt.method_label}.")
+
+
+def waived_fee(invoice: Invoice) -> Decimal:
+    """The card fee line and the tax on it: what a voucher does not charge."""
+    if invoice.fee_amount <= 0:
+        return Decimal("0.00")
+    return invoice.fee_amount + invoice.tax_amount - cents(invoice.net_amount * invoice.tax_rate)
+
+
+def _spec(invoice: Invoice, party: Party, kind: str, card: PaymentMethod | None) -> AttemptSpec:
+    key = f"{invoice.number}:manual:{uuid.uuid4().hex[:16]}"
+    common = {"invoice": invoice, "kind": kind, "purpose": AttemptPurpose.MANUAL, "round": "manual", "key": key}
+    if card is not None:
+        return AttemptSpec(**common, method=card, label=str(card), amount=invoice.total, currency=invoice.currency)
+    if kind == "boleto" and not party.vat_id:
+        raise PaymentRefused("A Boleto needs the partner's CPF or CNPJ: enter it as the tax ID in Billing details.")
+    waived = waived_fee(invoice)
+    amount, rate = brl_quote(amount=invoice.total - waived, currency=invoice.currency)
+    method = methods_of(party).filter(kind=kind).first()
+    label = str(PaymentMethodKind(kind).label)
+    return AttemptSpec(
+        **common, method=method, label=label, amount=amount, currency=VOUCHER_CURRENCY, exchange_rate=rate,
+        waived_fee=waived,
+    )  # fmt: skip
+
+
+def _start_of(attempt: PaymentAttempt) -> PaymentStart:
+    base = {"attempt_id": attempt.pk, "status": attempt.status, "amount": attempt.amount, "currency": attempt.currency}
+    number = attempt.invoice.number
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        return PaymentStart(**base, message=f"Invoice {number} is paid.")
+    if attempt.status == AttemptStatus.FAILED:
+        return PaymentStart(**base, message=f"The payment failed: {attempt.failure_message or attempt.failure_code}")
+    if attempt.status == AttemptStatus.REQUIRES_ACTION and attempt.voucher:
+        expires = attempt.voucher_expires_at
+        until = f" by {expires:%d %b %Y %H:%M} UTC" if expires else ""
+        return PaymentStart(
+            **base,
+            voucher=attempt.voucher,
+            message=f"Pay {attempt.amount} BRL with this {attempt.method_label}{until}; the invoice is marked paid "
+            f"when the payment is confirmed.",
+        )
+    if attempt.status == AttemptStatus.REQUIRES_ACTION:
+        secret = stripe_api.intent_retrieve(attempt.stripe_payment_intent_id).client_secret
+        return PaymentStart(
+            **base, client_secret=secret, message="Your bank asks you to confirm this payment (3-D Secure)."
+        )
+    return PaymentStart(**base, message="The payment is being processed; the invoice is marked paid when it clears.")
