@@ -24,6 +24,7 @@ CENT = Decimal("0.01")
 # Only rated usage carries sub-cent amounts, and ROUNDING squares them at month close; everything else moves cents,
 # so every closed month's figures are exact in cents.
 SUB_CENT_KINDS = (EntryKind.USAGE, EntryKind.ROUNDING)
+ENTRY_KINDS = frozenset(EntryKind.values)  # .values builds a new list on every access
 
 
 class LedgerError(Exception):
@@ -117,11 +118,12 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
     keys = {p.key for p in postings}
     existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys))}
     now = clock.now()
-    results, new_entries, touched = [], [], {}
+    results, new_entries, touched, before = [], [], {}, {}
     for posting in postings:
         entry = existing.get(posting.key)
         if entry is None:
             account = accounts[posting.account_id]
+            before.setdefault(account.id, account.balance)
             entry = _new_entry(account, posting, now)
             existing[posting.key] = entry
             new_entries.append(entry)
@@ -132,15 +134,26 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
     if new_entries:
         _entries_insert(new_entries)
         _balances_save(list(touched.values()), now)
-        # Same transaction: a balance at 0.00 or below blocks outbound messaging, above it lifts the block.
-        from billing.restrictions import restrictions_on_balances
-
-        restrictions_on_balances(accounts=touched.values())
-        # Low balances: queue the automatic top-up check (no query here; the task dedupes a dip under the lock).
-        low = [a.id for a in touched.values() if a.balance < 0 or (a.auto_renew and a.balance < a.auto_renew_threshold)]
-        if low:
-            enqueue_on_commit("billing.auto_topup", low)
+        _after_balances_moved(touched.values(), before)
     return results
+
+
+def _after_balances_moved(accounts: Iterable[CreditAccount], before: dict[int, Decimal]) -> None:
+    """Only balances that crossed a line matter (no query otherwise: usage debits hundreds of accounts a batch).
+    Crossing 0.00 blocks or lifts outbound messaging in this transaction; falling below the auto top-up threshold,
+    or below zero, queues the automatic top-up (the task issues one per dip, under the account's lock)."""
+    from billing.restrictions import restrictions_on_balances
+
+    crossed_zero = [a for a in accounts if (before[a.id] <= 0) != (a.balance <= 0)]
+    if crossed_zero:
+        restrictions_on_balances(accounts=crossed_zero)
+    dipped = [a.id for a in accounts if _below_line(a, a.balance) and not _below_line(a, before[a.id])]
+    if dipped:
+        enqueue_on_commit("billing.auto_topup", dipped)
+
+
+def _below_line(account: CreditAccount, balance: Decimal) -> bool:
+    return balance < 0 or (account.auto_renew and balance < account.auto_renew_threshold)
 
 
 ENTRY_COLUMNS = (
@@ -216,7 +229,7 @@ def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> Le
 
 
 def _validate(posting: Posting, account: CreditAccount) -> None:
-    if posting.kind not in EntryKind.values:
+    if posting.kind not in ENTRY_KINDS:
         raise LedgerError(f"Unknown entry kind {posting.kind!r}.")
     if not isinstance(posting.amount, Money):
         raise LedgerError("Ledger amounts must be Money (amount and currency), not bare numbers.")

@@ -34,6 +34,7 @@ LIFTED_BECAUSE = {
     RestrictionReason.PARTNER_PLAN_UNPAID: "Partner Plan invoice paid",
 }
 DEFAULT_HOLD = dt.timedelta(hours=72)
+ALL_REASONS = frozenset(RestrictionReason.values)
 
 Key = tuple[str, int, str]  # ("hub" | "partner", subject id, reason)
 
@@ -99,7 +100,7 @@ def restrictions_evaluate(
     hub_ids, partner_ids = sorted(set(hub_ids)), sorted(set(partner_ids))
     if not hub_ids and not partner_ids:
         return RestrictionChanges()
-    reasons = set(reasons or RestrictionReason.values)
+    reasons = set(reasons or ALL_REASONS)
     if desired is None:
         desired = {**_desired_for_hubs(hub_ids), **_desired_for_partners(partner_ids)}
     desired = {key: detail for key, detail in desired.items() if key[2] in reasons}

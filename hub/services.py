@@ -19,6 +19,10 @@ def hub_create(*, client: Client, name: str, hub_id: str | None = None) -> Hub:
         hub.full_clean()
         hub.save()
         CreditAccount.objects.create(hub=hub, currency=hub.currency)
+        # A new hub's balance is 0.00: outbound messaging is blocked until it is funded (the ledger lifts it).
+        from billing.restrictions import restrictions_evaluate
+
+        restrictions_evaluate(hub_ids=[hub.id])
     return hub
 
 

@@ -85,7 +85,7 @@ def test_a_declined_license_charge_blocks_the_hub_until_a_new_card_pays_it(local
     assert invoice.status == InvoiceStatus.PAID
     assert active_reasons(hub=hub) == set()
     assert send_permission(hub_pk=hub.pk).allowed is True
-    assert Restriction.objects.get(hub=hub).lift_reason == "License invoice paid"
+    assert Restriction.objects.get(hub=hub, reason="LICENSE_UNPAID").lift_reason == "License invoice paid"
     paid_by = PaymentAttempt.objects.get(invoice=invoice, status="succeeded")
     assert paid_by.payment_method == new_card
 
