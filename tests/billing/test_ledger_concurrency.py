@@ -2,12 +2,10 @@
 idempotency key or message is posted twice."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from djmoney.money import Money
 
 from billing.audit import ledger_audit
@@ -15,6 +13,7 @@ from billing.ledger import ledger_post
 from billing.models import CreditAccount, EntryKind, LedgerEntry
 from hub.models import MessageUsage, RateCardRate
 from hub.usage import usage_record_batch
+from tests.concurrency import run_concurrently
 from tests.factories import PhoneNumberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -22,26 +21,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 THREADS = 8
 ROUNDS = 40
 RATE = Decimal("0.123457")
-
-
-def run_concurrently(work, count: int) -> list[BaseException]:
-    barrier, errors = threading.Barrier(count), []
-
-    def runner(worker: int) -> None:
-        try:
-            barrier.wait()
-            work(worker)
-        except BaseException as exc:  # noqa: BLE001 -- reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
 
 
 def test_concurrent_debits_and_credits_with_repeated_keys_end_exact():

@@ -11,8 +11,7 @@ from django.db import connection
 
 from billing.models import CreditAccount, EntryKind, LedgerEntry
 from hub import usage as ingestion
-from hub.models import LicenseTier, MessageUsage, RateCardRate
-from partners.models import Plan
+from hub.models import MessageUsage, RateCardRate
 from tests.factories import PhoneNumberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -28,15 +27,7 @@ def now():
 
 
 @pytest.fixture
-def reference_rows():
-    """The data migrations' rows the factories use: a transactional test may run after another one has flushed
-    them."""
-    Plan.objects.get_or_create(code="growth", defaults={"name": "Growth", "monthly_fee": Decimal("500.00")})
-    LicenseTier.objects.get_or_create(code="regular", defaults={"name": "Regular", "monthly_fee": Decimal("25.00")})
-
-
-@pytest.fixture
-def number(reference_rows):
+def number():
     RateCardRate.objects.create(
         effective_date=dt.date(2026, 7, 1), currency="EUR", market="DE", category="marketing", rate=RATE
     )

@@ -7,10 +7,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.apps import apps as django_apps
 from django.db import connection, transaction
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations.special import RunPython
 from djmoney.money import Money
 
 from billing.audit import ledger_audit
@@ -31,9 +28,9 @@ from billing.models import (
     InvoiceStatus,
     LedgerEntry,
 )
-from hub.models import LicenseTier, PhoneNumber, RateCardRate
+from hub.models import PhoneNumber, RateCardRate
 from hub.usage import usage_record_batch
-from partners.models import Plan
+from tests.concurrency import run_concurrently
 from tests.factories import HubFactory, PartnerFactory, PhoneNumberFactory
 
 NOV = dt.date(2026, 11, 1)
@@ -282,55 +279,6 @@ def test_status_payment_void_and_delivery_columns_still_move_after_issue(issued)
 # --- Concurrency (PostgreSQL row locks) -------------------------------------------------------------------------------
 
 
-def run_concurrently(work, count: int) -> list[BaseException]:
-    barrier, errors = threading.Barrier(count), []
-
-    def runner(worker: int) -> None:
-        try:
-            barrier.wait()
-            work(worker)
-        except BaseException as exc:  # noqa: BLE001 -- reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
-
-
-def data_migrations_replay() -> None:
-    """Create the data migrations' rows again (license tiers, plans, exchange backends), with the migrations' own
-    code."""
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    for migration in loader.disk_migrations.values():
-        for operation in migration.operations:
-            if isinstance(operation, RunPython) and operation.code.__name__ in DATA_MIGRATIONS:
-                operation.code(django_apps, None)
-
-
-DATA_MIGRATIONS = ("create_tiers", "create_plans", "create_backends")
-
-
-@pytest.fixture(scope="module")
-def migration_rows_put_back(django_db_blocker):
-    """A transactional test ends by flushing every table, the data migrations' rows included: put them back for
-    the tests that run after this module's."""
-    yield
-    with django_db_blocker.unblock():
-        data_migrations_replay()
-
-
-@pytest.fixture
-def reference_rows():
-    """The data migrations' rows: a transactional test may run after another one has flushed them."""
-    Plan.objects.get_or_create(code="growth", defaults={"name": "Growth", "monthly_fee": Decimal("500.00")})
-    LicenseTier.objects.get_or_create(code="regular", defaults={"name": "Regular", "monthly_fee": Decimal("25.00")})
-
-
 @pytest.fixture
 def deliveries(monkeypatch):
     """Invoice ids queued for delivery (PDF and email), recorded instead of rendered in the worker threads."""
@@ -356,8 +304,7 @@ def expected_numbers(count: int) -> list[str]:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("migration_rows_put_back")
-def test_concurrent_issuers_take_consecutive_numbers_without_gaps_or_duplicates(reference_rows, deliveries):
+def test_concurrent_issuers_take_consecutive_numbers_without_gaps_or_duplicates(deliveries):
     # given three partners and three hubs, each issued for by its own worker
     partners = [PartnerFactory() for _ in range(3)]
     hubs = [HubFactory() for _ in range(3)]
@@ -380,8 +327,7 @@ def test_concurrent_issuers_take_consecutive_numbers_without_gaps_or_duplicates(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("migration_rows_put_back")
-def test_the_same_month_close_on_four_workers_closes_each_hub_once(reference_rows, deliveries):
+def test_the_same_month_close_on_four_workers_closes_each_hub_once(deliveries):
     # given three hubs with October usage and credit
     rate_card()
     numbers = [PhoneNumberFactory(e164=f"+491511000000{n}") for n in range(1, 4)]
@@ -425,8 +371,7 @@ def test_the_same_month_close_on_four_workers_closes_each_hub_once(reference_row
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("migration_rows_put_back")
-def test_onboarding_tasks_racing_the_sweep_bill_each_new_number_once(reference_rows, deliveries):
+def test_onboarding_tasks_racing_the_sweep_bill_each_new_number_once(deliveries):
     # given three hubs, each with a number onboarded on 15 November
     numbers = [PhoneNumberFactory(e164=f"+491511000000{n}", onboarded_at=utc(2026, 11, 15, 10)) for n in range(1, 4)]
     hub_ids = [number.waba.hub_id for number in numbers]

@@ -1,15 +1,10 @@
 """Prepayment Invoices, and what happens to an issued invoice: paid, failed, voided, credited."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.apps import apps as django_apps
-from django.db import connection
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations.special import RunPython
 
 from billing.audit import ledger_audit
 from billing.invoicing import issue as issuing
@@ -36,7 +31,7 @@ from billing.models import (
 )
 from hub.models import LicenseTier, RateCardRate
 from hub.usage import usage_record_batch
-from partners.models import Plan
+from tests.concurrency import run_concurrently
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -427,54 +422,6 @@ def test_the_monthly_prepayment_can_be_limited_to_some_hubs():
 # --- Concurrency (PostgreSQL row locks) ----------------------------------------------------------------------------
 
 
-def run_concurrently(work, count: int) -> list[BaseException]:
-    barrier, errors = threading.Barrier(count), []
-
-    def runner(worker: int) -> None:
-        try:
-            barrier.wait()
-            work(worker)
-        except BaseException as exc:  # noqa: BLE001 -- reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return errors
-
-
-def data_migrations_replay() -> None:
-    """Create the data migrations' rows again (license tiers, plans, exchange backends), with the migrations' own
-    code."""
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    for migration in loader.disk_migrations.values():
-        for operation in migration.operations:
-            if isinstance(operation, RunPython) and operation.code.__name__ in DATA_MIGRATIONS:
-                operation.code(django_apps, None)
-
-
-DATA_MIGRATIONS = ("create_tiers", "create_plans", "create_backends")
-
-
-@pytest.fixture(scope="module")
-def migration_rows_put_back(django_db_blocker):
-    """A transactional test ends by flushing every table, the data migrations' rows included: put them back for
-    the tests that run after this module's."""
-    yield
-    with django_db_blocker.unblock():
-        data_migrations_replay()
-
-
-@pytest.fixture
-def reference_rows():
-    """The data migrations' rows: a transactional test may run after another one has flushed them."""
-    Plan.objects.get_or_create(code="growth", defaults={"name": "Growth", "monthly_fee": Decimal("500.00")})
-
-
 @pytest.fixture
 def no_delivery(monkeypatch):
     """Issued invoices are not rendered and emailed from the worker threads."""
@@ -483,8 +430,7 @@ def no_delivery(monkeypatch):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("migration_rows_put_back")
-def test_a_topup_requested_four_times_at_once_is_one_invoice(reference_rows, no_delivery):
+def test_a_topup_requested_four_times_at_once_is_one_invoice(no_delivery):
     hub = HubFactory(client=ClientFactory(country="DE"))
     returned = []
 
@@ -500,8 +446,7 @@ def test_a_topup_requested_four_times_at_once_is_one_invoice(reference_rows, no_
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("migration_rows_put_back")
-def test_a_payment_applied_four_times_at_once_adds_the_funds_once(reference_rows, no_delivery):
+def test_a_payment_applied_four_times_at_once_adds_the_funds_once(no_delivery):
     hub = HubFactory(client=ClientFactory(country="DE"))
     invoice = topup_issue(hub=hub, amount=Decimal("50.00"), request_key="r1")
 

@@ -23,9 +23,6 @@ from pathlib import Path
 import pytest
 import requests
 import stripe
-from django.apps import apps as django_apps
-from django.db.migrations.loader import MigrationLoader
-from django.db.migrations.operations.special import RunPython
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 
@@ -265,36 +262,6 @@ def vouchers(localstripe, monkeypatch) -> VoucherIntents:
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"  # invoice PDFs rendered when issued invoices are delivered
-
-
-@pytest.fixture(autouse=True)
-def reference_data(request):
-    """Rows the migrations create, again: a transactional test's flush empties every table."""
-    if request.node.get_closest_marker("django_db") is None:
-        return
-    request.getfixturevalue("db")  # the test's own database setup (transactional or not) comes first
-    data_migrations_replay()
-
-
-DATA_MIGRATIONS = ("create_tiers", "create_plans", "create_backends")
-
-
-def data_migrations_replay() -> None:
-    """Create the data migrations' rows again (license tiers, plans, exchange backends), with their own code."""
-    loader = MigrationLoader(None, ignore_no_migrations=True)
-    for migration in loader.disk_migrations.values():
-        for operation in migration.operations:
-            if isinstance(operation, RunPython) and operation.code.__name__ in DATA_MIGRATIONS:
-                operation.code(django_apps, None)
-
-
-@pytest.fixture(scope="module")
-def migration_rows_put_back(django_db_blocker):
-    """A transactional test ends by flushing every table, the data migrations' rows included: put them back for
-    the tests that run after the module's."""
-    yield
-    with django_db_blocker.unblock():
-        data_migrations_replay()
 
 
 def brl_rate(currency: str, value: str) -> Rate:

@@ -51,7 +51,6 @@ from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, WabaF
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.usefixtures("migration_rows_put_back"),
 ]
 
 
