@@ -17,7 +17,7 @@ from djmoney.money import Money
 from billing import clock
 from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryKind, LedgerEntry
 from billing.queue import enqueue_on_commit
-from billing.sql import one_of
+from billing.sql import copy_objects, ids_reserve, one_of
 
 SIX_PLACES = Decimal("0.000001")
 CENT = Decimal("0.01")
@@ -45,14 +45,8 @@ class Posting:
 
 
 def entry_ids_reserve(count: int) -> list[int]:
-    """Draw `count` entry ids from the table's sequence (PostgreSQL), so rows that reference the entries can be
-    written before the entries themselves (the foreign key is checked at commit)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [LedgerEntry._meta.db_table, count],
-        )
-        return [row[0] for row in cursor.fetchall()]
+    """Entry ids drawn ahead (PostgreSQL), so rows that reference the entries can be written before them."""
+    return ids_reserve(LedgerEntry, count)
 
 
 def entry_period(*, account: CreditAccount, occurred_at: dt.datetime) -> dt.date:
@@ -163,23 +157,12 @@ ENTRY_COLUMNS = (
 
 
 def _entries_insert(entries: list[LedgerEntry]) -> None:
-    """Insert entries and set their ids. On PostgreSQL: ids drawn from the table's sequence, rows streamed with COPY
-    (usage posts hundreds of entries a batch; bulk_create spends more time compiling them than the database
-    spends writing them). Elsewhere: bulk_create."""
-    if connection.vendor != "postgresql":
+    """Insert entries and set their ids: COPY on PostgreSQL (usage posts hundreds of entries a batch), bulk_create
+    elsewhere."""
+    if connection.vendor == "postgresql":
+        copy_objects(LedgerEntry, entries, ENTRY_COLUMNS)
+    else:
         LedgerEntry.objects.bulk_create(entries)
-        return
-    table = LedgerEntry._meta.db_table
-    unnumbered = [entry for entry in entries if entry.id is None]
-    for entry, entry_id in zip(unnumbered, entry_ids_reserve(len(unnumbered)) if unnumbered else [], strict=True):
-        entry.id = entry_id
-    for entry in entries:
-        entry._state.adding = False
-        entry._state.db = connection.alias
-    statement = f"COPY {table} (id, {', '.join(ENTRY_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for entry in entries:
-            copy.write_row([entry.id, *(getattr(entry, column) for column in ENTRY_COLUMNS)])
 
 
 def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:

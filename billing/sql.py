@@ -1,9 +1,11 @@
 """Query helpers for the hot paths, where PostgreSQL offers a cheaper form than the portable one."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Sequence
 
 from django.db import connection, models
 from django.db.models import Lookup, Q
+from django.db.models.fields.files import FieldFile
+from psycopg.types.json import Jsonb
 
 
 @models.Field.register_lookup
@@ -23,3 +25,51 @@ def one_of(field: str, values: Collection) -> Q:
     """`field IN values`, as `= ANY(array)` on PostgreSQL."""
     lookup = "any_of" if connection.vendor == "postgresql" else "in"
     return Q(**{f"{field}__{lookup}": list(values)})
+
+
+def ids_reserve(model, count: int) -> list[int]:
+    """Draw `count` ids from the table's sequence (PostgreSQL), so rows referencing them can be written first, or
+    the rows themselves streamed with COPY (foreign keys are checked at commit)."""
+    if not count:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, count],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(model, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Stream rows (values in `columns` order) into the model's table with PostgreSQL's COPY: on the hot paths,
+    building model instances and binding thousands of parameters costs more than the database's own work.
+    A failure (a concurrent duplicate, say) surfaces as Django's exception, e.g. IntegrityError."""
+    json_columns = _json_columns(model)
+    json = [column in json_columns for column in columns]
+    statement = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([_db_value(value, is_json) for value, is_json in zip(row, json, strict=True)])
+
+
+def copy_objects(model, objects: list, columns: Sequence[str]) -> None:
+    """COPY model instances: those without an id get one from the sequence, and all are marked saved."""
+    for obj, object_id in zip(
+        (o for o in objects if o.id is None), ids_reserve(model, sum(o.id is None for o in objects)), strict=True
+    ):
+        obj.id = object_id
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+    copy_rows(model, ["id", *columns], ([obj.id, *(getattr(obj, c) for c in columns)] for obj in objects))
+
+
+def _json_columns(model) -> set[str]:
+    return {field.column for field in model._meta.fields if isinstance(field, models.JSONField)}
+
+
+def _db_value(value, is_json: bool):
+    if is_json:
+        return Jsonb(value)
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    return value

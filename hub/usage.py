@@ -21,7 +21,7 @@ from djmoney.money import Money
 from billing import clock
 from billing.ledger import Posting, accounts_lock, entry_ids_reserve, period_for, post_locked
 from billing.models import CreditAccount, EntryKind
-from billing.sql import one_of
+from billing.sql import copy_rows, one_of
 from hub.markets import COUNTRY_MARKET, market_for_country
 from hub.models import Category, MessageUsage, PhoneNumber, Waba, e164_error
 from hub.rating import RateBook
@@ -365,17 +365,12 @@ USAGE_COLUMNS = (
 
 
 def _usage_insert(rows: list[tuple]) -> None:
-    """Insert usage rows: PostgreSQL's COPY on the hot path (building 1,000 model instances and binding
-    17,000 parameters costs more than the database's own work), bulk_create elsewhere."""
+    """Insert usage rows: COPY on PostgreSQL (the hot path; a concurrent duplicate message id surfaces as
+    IntegrityError, which the caller retries), bulk_create elsewhere."""
     if not rows:
         return
     if connection.vendor == "postgresql":
-        # wrap_database_errors: a concurrent duplicate surfaces as django.db.IntegrityError, which the caller retries.
-        with connection.cursor() as cursor, connection.wrap_database_errors:
-            columns = ", ".join(USAGE_COLUMNS)
-            with cursor.cursor.copy(f"COPY {MessageUsage._meta.db_table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        copy_rows(MessageUsage, USAGE_COLUMNS, rows)
     else:
         MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
 

@@ -11,16 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection, models, transaction
-from django.db.models.fields.files import FieldFile
-from psycopg.types.json import Jsonb
+from django.db import connection, transaction
 
 from billing import clock
 from billing.invoicing.tax import TaxTreatment, tax_treatment
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.money import cents
 from billing.queue import enqueue_on_commit
-from billing.sql import one_of
+from billing.sql import copy_objects, copy_rows, one_of
 
 CARD_FEE_RATE = Decimal("0.04")
 
@@ -157,7 +155,7 @@ def _insert_drafts(drafts: list[Draft]) -> list[Invoice]:
         invoices.append(invoice)
         lines.append(finished)
     if connection.vendor == "postgresql":
-        _copy_rows(Invoice, invoices, INVOICE_COLUMNS)
+        copy_objects(Invoice, invoices, INVOICE_COLUMNS)
         _copy_lines(invoices, lines)
     else:
         Invoice.objects.bulk_create(invoices)
@@ -179,17 +177,16 @@ def _line_fields(position: int, line: DraftLine) -> dict:
 
 def _copy_lines(invoices: list[Invoice], lines: list[list[DraftLine]]) -> None:
     """Lines straight from the drafts into COPY: no model instance per line (a month close writes ~100,000)."""
-    rows = [
-        (invoice.id, *_line_fields(position, line).values())
-        for invoice, finished in zip(invoices, lines, strict=True)
-        for position, line in enumerate(finished, start=1)
-    ]
     columns = ("invoice_id", "position", "role", "description", "quantity", "unit_amount", "amount", "details")
-    table = InvoiceLine._meta.db_table
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row((*row[:-1], Jsonb(row[-1])))
+    copy_rows(
+        InvoiceLine,
+        columns,
+        (
+            (invoice.id, *_line_fields(position, line).values())
+            for invoice, finished in zip(invoices, lines, strict=True)
+            for position, line in enumerate(finished, start=1)
+        ),
+    )
 
 
 INVOICE_COLUMNS = (
@@ -197,34 +194,6 @@ INVOICE_COLUMNS = (
     "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",
     "billed_company", "summary", "void_reason", "pdf", "created_at",
 )  # fmt: skip
-
-
-def _copy_rows(model, objects: list, columns: tuple[str, ...]) -> None:
-    """PostgreSQL: ids drawn from the table's sequence, rows streamed with COPY. A month close issues tens of
-    thousands of invoices; building them through bulk_create costs several times the database's own work."""
-    if not objects:
-        return
-    table = model._meta.db_table
-    json_columns = {f.column for f in model._meta.fields if isinstance(f, models.JSONField)}
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(objects)]
-        )
-        for obj, (object_id,) in zip(objects, cursor.fetchall(), strict=True):
-            obj.id = object_id
-            obj._state.adding, obj._state.db = False, connection.alias
-        with cursor.cursor.copy(f"COPY {table} (id, {', '.join(columns)}) FROM STDIN") as copy:
-            for obj in objects:
-                copy.write_row([obj.id, *(_copy_value(obj, column, json_columns) for column in columns)])
-
-
-def _copy_value(obj, column: str, json_columns: set[str]):
-    value = getattr(obj, column)
-    if column in json_columns:
-        return Jsonb(value)
-    if isinstance(value, FieldFile):
-        return value.name or ""
-    return value
 
 
 def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datetime) -> None:
