@@ -1,0 +1,56 @@
+"""Every API error in one shape: {"error": {"code": ..., "message": ..., "fields": {...}}}."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def error_response(*, code: str, message: str, http_status: int, fields: dict | None = None, headers=None) -> Response:
+    return Response(
+        {"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status, headers=headers
+    )
+
+
+def _fields(detail) -> dict:
+    """DRF's nested ValidationError detail flattened to {"field": ["message", ...]} (non-field errors under "_")."""
+    if isinstance(detail, dict):
+        return {key or "_": _messages(value) for key, value in detail.items()}
+    return {"_": _messages(detail)}
+
+
+def _messages(detail) -> list | dict:
+    if isinstance(detail, dict):
+        return {key: _messages(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        if all(isinstance(item, str) for item in detail):
+            return [str(item) for item in detail]
+        return [_messages(item) for item in detail]
+    return [str(detail)]
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: Django's 500 handling and logging
+    if isinstance(exc, exceptions.ValidationError):
+        return error_response(
+            code="invalid",
+            message="The request has invalid fields.",
+            http_status=status.HTTP_400_BAD_REQUEST,
+            fields=_fields(exc.detail),
+            headers=response.headers,
+        )
+    code = exc.get_codes() if hasattr(exc, "get_codes") else "error"
+    detail = exc.detail if hasattr(exc, "detail") else str(exc)
+    return error_response(
+        code=code if isinstance(code, str) else "error",
+        message=str(detail),
+        http_status=response.status_code,
+        headers={k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")},
+    )
