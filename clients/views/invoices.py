@@ -1,16 +1,55 @@
-"""PLACEHOLDER: being written."""
+"""Client Hub invoices: the list (filters, pages), one invoice with its lines and payments, its PDF."""
 
-from django.http import Http404
+import io
+
+from django.http import FileResponse, Http404
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from billing.pdf import InvoicePdfError, invoice_pdf_render
+from clients import selectors
+from clients.forms import InvoiceFilterForm
+from portal.scope import client_required
 
 
-def invoice_list(request, *args, **kwargs):
-    raise Http404
+@client_required
+@require_GET
+def invoice_list(request):
+    filters = InvoiceFilterForm(request.GET)
+    filters.is_valid()  # an invalid filter is shown with its error and left out
+    data = filters.cleaned_data
+    page = selectors.invoice_page(
+        client=request.membership.party,
+        kind=data.get("kind", ""),
+        status=data.get("status", ""),
+        month=filters.month() if "period" in data else None,
+        page=request.GET.get("page", 1),
+    )
+    filtered = any(data.get(name) for name in ("kind", "status", "period"))
+    return render(request, "clients/invoice_list.html", {"filters": filters, "page": page, "filtered": filtered})
 
 
-def invoice_detail(request, *args, **kwargs):
-    raise Http404
+@client_required
+@require_GET
+def invoice_detail(request, number: str):
+    detail = selectors.invoice_detail(client=request.membership.party, number=number)
+    return render(request, "clients/invoice_detail.html", {"detail": detail, "invoice": detail.invoice})
 
 
-def invoice_pdf(request, *args, **kwargs):
-    raise Http404
-
+@client_required
+@require_GET
+def invoice_pdf(request, number: str):
+    """The stored PDF when there is one, else rendered now (the same template)."""
+    invoice = selectors.invoice_of_client(client=request.membership.party, number=number)
+    if invoice.pdf:
+        try:
+            return FileResponse(invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf",
+                                content_type="application/pdf")  # fmt: skip
+        except FileNotFoundError:
+            pass  # the stored file is gone: render it again
+    try:
+        data = invoice_pdf_render(invoice=invoice)
+    except InvoicePdfError as error:
+        raise Http404(str(error)) from error
+    return FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.pdf",
+                        content_type="application/pdf")  # fmt: skip

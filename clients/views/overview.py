@@ -1,8 +1,19 @@
-"""PLACEHOLDER: being written."""
+"""Client Hub overview: each hub's credit balance and usage this month, and any active restriction in words."""
 
-from django.http import Http404
+from django.shortcuts import render
+
+from clients import selectors
+from portal.scope import client_required
 
 
-def overview(request, *args, **kwargs):
-    raise Http404
-
+@client_required
+def overview(request):
+    client = request.membership.party
+    return render(
+        request,
+        "clients/overview.html",
+        {
+            "hubs": selectors.hub_summaries(client=client),
+            "restriction_notices": selectors.restriction_notices(client=client),
+        },
+    )
