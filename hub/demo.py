@@ -21,6 +21,7 @@ from hub.rate_card import rate_card_load
 from hub.services import hub_create, number_onboard, number_request_deletion, waba_create
 from hub.usage import usage_record_batch
 from partners.models import Partner, PartnerMembership, Plan
+from portal.models import UserProfile
 
 SAMPLE_RATE_CARD = Path(__file__).parent / "data" / "rate_card_sample.csv"
 PAID_BY_CARD = "Demo card payment"
@@ -39,6 +40,7 @@ PARTNERS = [
         "address_line1": "Mönckebergstraße 7",
         "billing_email": "billing@nordlicht.example",
         "login": "nordlicht",
+        "timezone": "Europe/Berlin",
     },
     {
         "name": "Sunrise Messaging",
@@ -52,6 +54,7 @@ PARTNERS = [
         "address_line1": "500 Congress Ave",
         "billing_email": "ap@sunrise.example",
         "login": "sunrise",
+        "timezone": "America/Chicago",
     },
 ]
 
@@ -168,12 +171,14 @@ def demo_seed(*, today: dt.date | None = None) -> list[DemoLogin]:
     return logins
 
 
-def _user(username: str, *, email: str, staff: bool = False):
+def _user(username: str, *, email: str, staff: bool = False, timezone: str = "UTC"):
     user, created = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
     if created:
         user.set_password(DEMO_PASSWORD)
         user.is_staff = user.is_superuser = staff
         user.save()
+    # Dates on the pages are shown in the company's own time zone.
+    UserProfile.objects.get_or_create(user=user, defaults={"timezone": timezone})
     return user
 
 
@@ -183,14 +188,14 @@ def _staff_user() -> DemoLogin:
 
 
 def _partner(spec: dict) -> tuple[Partner, list[DemoLogin]]:
-    fields = {k: v for k, v in spec.items() if k not in ("login", "plan", "name")}
+    fields = {k: v for k, v in spec.items() if k not in ("login", "plan", "name", "timezone")}
     partner, _ = Partner.objects.get_or_create(
         name=spec["name"], defaults={**fields, "plan": Plan.objects.get(code=spec["plan"])}
     )
     logins = []
     for role in Role.values:
         username = f"{spec['login']}-{role}"
-        user = _user(username, email=f"{username}@partner.example")
+        user = _user(username, email=f"{username}@partner.example", timezone=spec["timezone"])
         PartnerMembership.objects.get_or_create(user=user, defaults={"partner": partner, "role": role})
         logins.append(DemoLogin(username, DEMO_PASSWORD, f"partner {partner.name}", role))
     return partner, logins
@@ -222,7 +227,7 @@ def _client(spec, partner: Partner, previous_month: dt.date, this_month: dt.date
     logins = []
     for role in Role.values:
         username = f"{login}-{role}"
-        user = _user(username, email=f"{username}@client.example")
+        user = _user(username, email=f"{username}@client.example", timezone=tz)
         ClientMembership.objects.get_or_create(user=user, defaults={"client": client, "role": role})
         logins.append(DemoLogin(username, DEMO_PASSWORD, f"client {company}", role))
     return hub, logins

@@ -1,8 +1,6 @@
-"""PLACEHOLDER: being written."""
+"""Client Hub › Billing details: the shared company details page (portal/company_pages.py)."""
 
-from django.http import Http404
+from portal.company_pages import company_details_page
+from portal.scope import client_required
 
-
-def billing_details(request, *args, **kwargs):
-    raise Http404
-
+billing_details = client_required(company_details_page)
