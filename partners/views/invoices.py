@@ -1,16 +1,57 @@
-"""PLACEHOLDER: being written."""
+"""Partner Hub invoicing: the partner's own Partner Plan invoices, never its clients' invoices."""
 
-from django.http import Http404
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from billing.models import InvoiceLine, InvoiceStatus
+from billing.pdf import invoice_pdf_render
+from partners.selectors import plan_invoice_get, plan_invoices
+from portal.scope import partner_required
+
+PAGE_SIZE = 25
 
 
-def invoice_list(request, *args, **kwargs):
-    raise Http404
+def _invoice_or_404(request: HttpRequest, number: str):
+    invoice = plan_invoice_get(partner=request.membership.party, number=number)
+    if invoice is None:
+        raise Http404
+    return invoice
 
 
-def invoice_detail(request, *args, **kwargs):
-    raise Http404
+@partner_required
+@require_GET
+def invoice_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(plan_invoices(partner=request.membership.party), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "payable": (InvoiceStatus.PENDING, InvoiceStatus.UNPAID)}
+    return render(request, "partners/invoices.html", context)
 
 
-def invoice_pdf(request, *args, **kwargs):
-    raise Http404
+@partner_required
+@require_GET
+def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
+    invoice = _invoice_or_404(request, number)
+    lines = list(invoice.lines.order_by("position"))
+    context = {
+        "invoice": invoice,
+        "lines": lines,
+        "tax_row": invoice.tax_amount != 0 and not any(line.role == InvoiceLine.Role.TAX for line in lines),
+        "payable": invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.UNPAID),
+    }
+    return render(request, "partners/invoice_detail.html", context)
 
+
+@partner_required
+@require_GET
+def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    """The stored PDF (rendered at issue), or rendered now when the task has not run yet."""
+    invoice = _invoice_or_404(request, number)
+    filename = f"{invoice.number}.pdf"
+    if invoice.pdf:
+        return FileResponse(
+            invoice.pdf.open("rb"), as_attachment=True, filename=filename, content_type="application/pdf"
+        )
+    response = HttpResponse(invoice_pdf_render(invoice=invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
