@@ -1,6 +1,6 @@
 """Formatting for every page: money by currency and the active locale (Babel, which django-money uses)."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import format_currency
 from django import template
@@ -25,11 +25,16 @@ def money(amount, currency: str = "EUR") -> str:
 
 @register.filter
 def money_precise(amount, currency: str = "EUR") -> str:
-    """Usage costs keep their sub-cent digits (up to 6 places), e.g. "€0.012345"."""
+    """Usage costs keep their sub-cent digits (at most 6 places, trailing zeros dropped), e.g. "€0.012345".
+
+    Quantized first: SQLite sums decimals in floating point, so a sum there may carry binary noise."""
     if amount in (None, ""):
         return ""
-    value = Decimal(amount).normalize()
-    digits = max(2, -value.as_tuple().exponent) if value.as_tuple().exponent < 0 else 2
+    if hasattr(amount, "currency") and hasattr(amount, "amount"):
+        currency, amount = str(amount.currency), amount.amount
+    value = Decimal(str(amount)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP).normalize()
+    exponent = value.as_tuple().exponent
+    digits = max(2, -exponent) if isinstance(exponent, int) and exponent < 0 else 2
     return format_currency(value, currency, format="¤#,##0." + "0" * digits, locale=_locale(), currency_digits=False)
 
 
