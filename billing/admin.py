@@ -1,19 +1,52 @@
 from django.contrib import admin
+from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
-from billing.models import AuditRun, CreditAccount, LedgerEntry, UsageReconciliation
+from billing import staff_actions
+from billing.admin_forms import AdjustmentForm, ReconciliationForm, RefundForm, StaffActionsMixin
+from billing.models import AuditRun, CreditAccount, LedgerEntry, StaffAction, UsageReconciliation
 from hub.admin import ReadOnlyAdmin
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(ReadOnlyAdmin):
+class CreditAccountAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_display = ["hub", "client", "currency", "balance", "closed_through", "updated_at"]
     list_filter = ["currency"]
     list_select_related = ["hub__client"]
     search_fields = ["hub__hub_id", "hub__client__company_name"]
+    actions = ["adjust", "credit_refund"]
 
     @admin.display(ordering="hub__client__company_name")
     def client(self, account):
         return account.hub.client
+
+    @admin.action(description=_("Post a manual adjustment…"), permissions=["staff_action"])
+    def adjust(self, request, queryset):
+        def perform(account, form):
+            action = staff_actions.staff_ledger_adjust(
+                user=request.user, account=account, amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"], key=form.key(account.pk),
+            )  # fmt: skip
+            return _("adjusted by %(amount)s %(currency)s.") % action.details
+
+        return self.staff_action_page(
+            request, queryset.select_related("hub"), form_class=AdjustmentForm, title=_("Manual adjustment"),
+            perform=perform, single=True,
+        )  # fmt: skip
+
+    @admin.action(description=_("Return remaining credit to the client's card…"), permissions=["staff_action"])
+    def credit_refund(self, request, queryset):
+        def perform(account, form):
+            action = staff_actions.staff_credit_refund(
+                user=request.user, hub=account.hub, amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"], key=form.key(account.pk),
+            )  # fmt: skip
+            return _("%(amount)s %(currency)s of credit returned.") % action.details
+
+        return self.staff_action_page(
+            request, queryset.select_related("hub"), form_class=RefundForm, title=_("Return remaining credit"),
+            perform=perform, single=True,
+        )  # fmt: skip
 
 
 @admin.register(LedgerEntry)
@@ -51,13 +84,50 @@ class AuditRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(UsageReconciliation)
-class UsageReconciliationAdmin(ReadOnlyAdmin):
-    """Meta's daily cost against the rated usage, and the adjustment posted so far (`manage.py reconcile_usage`)."""
+class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
+    """Meta's daily cost against the rated usage, and the adjustment posted so far (`manage.py reconcile_usage`, or
+    "Post a reconciliation" here)."""
 
     list_display = ["waba", "day", "currency", "rated_cost", "meta_cost", "adjustment", "updated_at"]
     list_filter = ["day", "currency"]
     list_select_related = ["waba"]
     search_fields = ["waba__meta_waba_id"]
+    change_list_template = "admin/billing/usagereconciliation_change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.post_view)
+        return [path("post/", view, name="billing_usagereconciliation_post"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"has_staff_action_permission": self.has_staff_action_permission(request)} | (extra_context or {})
+        return super().changelist_view(request, extra)
+
+    def post_view(self, request):
+        def perform(form):
+            action = staff_actions.staff_usage_reconcile(
+                user=request.user, lines=form.cleaned_data["report"].splitlines(), reason=form.cleaned_data["reason"],
+                key=form.key(),
+            )  # fmt: skip
+            posted = [row for row in action.details["rows"] if row["posted"]]
+            return _("Reconciled %(days)d WABA day(s); %(posted)d adjustment(s) posted.") % {
+                "days": len(action.details["rows"]), "posted": len(posted),
+            }  # fmt: skip
+
+        return self.staff_view(request, form_class=ReconciliationForm, title=_("Post a reconciliation"),
+                               perform=perform)  # fmt: skip
+
+
+@admin.register(StaffAction)
+class StaffActionAdmin(ReadOnlyAdmin):
+    """The staff audit log: who did what, to what, when and why. Append-only (the database refuses edits)."""
+
+    list_display = ["created_at", "user", "action", "target_repr", "reason"]
+    list_filter = ["action", ("user", admin.RelatedOnlyFieldListFilter), "created_at"]
+    search_fields = ["reason", "target_repr", "user__username", "idempotency_key"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["user", "created_at", "action", "target_type", "target_id", "target_repr", "reason", "details",
+                       "idempotency_key"]  # fmt: skip
 
 
 # Payments ------------------------------------------------------------------------------------------------------------
@@ -74,7 +144,6 @@ from billing.models import (  # noqa: E402
     StripeEvent,
     StripeEventStatus,
 )
-from billing.payments.errors import PaymentRefused  # noqa: E402
 
 
 @admin.register(PaymentMethod)
@@ -93,7 +162,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(ReadOnlyAdmin):
+class PaymentAttemptAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_display = [
         "created_at", "invoice", "purpose", "method_label", "amount", "currency", "status", "failure_message",
         "stripe_payment_intent_id",
@@ -102,22 +171,22 @@ class PaymentAttemptAdmin(ReadOnlyAdmin):
     list_select_related = ["invoice"]
     search_fields = ["idempotency_key", "stripe_payment_intent_id", "invoice__number"]
     date_hierarchy = "created_at"
-    actions = ["refund_in_full"]
+    actions = ["refund"]
 
-    @admin.action(description="Refund what is left of the selected payments")
-    def refund_in_full(self, request, queryset):
-        from billing.payments.refunds import payment_refund
+    @admin.action(description=_("Refund the selected payment…"), permissions=["staff_action"])
+    def refund(self, request, queryset):
+        def perform(attempt, form):
+            action = staff_actions.staff_payment_refund(
+                user=request.user, attempt=attempt, amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"], key=form.key(attempt.pk),
+            )  # fmt: skip
+            status = PaymentRefund.objects.values_list("status", flat=True).get(pk=action.details["refund"])
+            return _("refund %(amount)s %(currency)s %(status)s.") % (action.details | {"status": status})
 
-        for attempt in queryset.select_related("invoice"):
-            try:
-                refund = payment_refund(
-                    attempt=attempt, reason=f"Refunded in admin by {request.user}", user_id=request.user.pk
-                )
-            except PaymentRefused as refused:
-                self.message_user(request, f"{attempt.invoice.number}: {refused}", messages.ERROR)
-            else:
-                self.message_user(request, f"{attempt.invoice.number}: refund {refund.amount} {refund.currency} "
-                                  f"{refund.get_status_display().lower()}.")  # fmt: skip
+        return self.staff_action_page(
+            request, queryset.select_related("invoice"), form_class=RefundForm, title=_("Refund"), perform=perform,
+            single=True,
+        )  # fmt: skip
 
 
 @admin.register(PaymentRefund)

@@ -1,10 +1,14 @@
 """Admin for invoices, credit notes and restrictions: staff read them here; issued invoices are read-only (the
-database refuses edits anyway). Actions that call the services (void, credit, lift with a reason) come with the
-staff issue."""
+database refuses edits anyway). Staff act on them through billing/staff_actions.py: issue now, void, mark paid by
+bank transfer, resend the email, regenerate the PDF, lift a restriction, each with a reason kept in the audit log."""
 
 from django.contrib import admin
+from django.urls import path
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from billing import staff_actions
+from billing.admin_forms import IssueNowForm, MarkPaidForm, RestrictionLiftForm, StaffActionForm, StaffActionsMixin
 from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceSequence, Restriction
 from hub.admin import ReadOnlyAdmin
 
@@ -21,7 +25,7 @@ class InvoiceLineInline(admin.TabularInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_display = ["number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "pdf_link"]
     list_filter = ["kind", "status", "currency", "period_start"]
     search_fields = ["number", "party_key", "billed_company__company_name", "hub__hub_id", "partner__name"]
@@ -41,6 +45,78 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
 
+    actions = ["void", "mark_paid", "email_resend", "pdf_regenerate"]
+    change_list_template = "admin/billing/invoice_change_list.html"
+
+    def get_urls(self):
+        issue_now = self.admin_site.admin_view(self.issue_now_view)
+        return [path("issue-now/", issue_now, name="billing_invoice_issue_now"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"has_staff_action_permission": self.has_staff_action_permission(request)} | (extra_context or {})
+        return super().changelist_view(request, extra)
+
+    def issue_now_view(self, request):
+        def perform(form):
+            data = form.cleaned_data
+            action = staff_actions.staff_invoices_issue(
+                user=request.user, kind=data["kind"], month=data["month"], hub=data["hub"], partner=data["partner"],
+                reason=data["reason"], key=form.key(),
+            )  # fmt: skip
+            numbers = ", ".join(invoice["invoice"] for invoice in action.details["invoices"])
+            return _("Issued %(numbers)s.") % {"numbers": numbers}
+
+        return self.staff_view(request, form_class=IssueNowForm, title=_("Issue now"), perform=perform)
+
+    @admin.action(description=_("Void the selected invoices…"), permissions=["staff_action"])
+    def void(self, request, queryset):
+        def perform(invoice, form):
+            staff_actions.staff_invoice_void(
+                user=request.user, invoice=invoice, reason=form.cleaned_data["reason"], key=form.key(invoice.pk)
+            )
+            return _("voided.")
+
+        return self.staff_action_page(request, queryset, form_class=StaffActionForm, title=_("Void"), perform=perform)
+
+    @admin.action(description=_("Mark the selected invoice paid by bank transfer…"), permissions=["staff_action"])
+    def mark_paid(self, request, queryset):
+        def perform(invoice, form):
+            staff_actions.staff_invoice_mark_paid(
+                user=request.user, invoice=invoice, reference=form.cleaned_data["reference"],
+                reason=form.cleaned_data["reason"], key=form.key(invoice.pk),
+            )  # fmt: skip
+            return _("marked paid by bank transfer.")
+
+        return self.staff_action_page(
+            request, queryset, form_class=MarkPaidForm, title=_("Mark paid by bank transfer"), perform=perform,
+            single=True,
+        )  # fmt: skip
+
+    @admin.action(description=_("Resend the invoice email…"), permissions=["staff_action"])
+    def email_resend(self, request, queryset):
+        def perform(invoice, form):
+            action = staff_actions.staff_invoice_email_resend(
+                user=request.user, invoice=invoice, reason=form.cleaned_data["reason"], key=form.key(invoice.pk)
+            )
+            return _("emailed to %(to)s.") % {"to": action.details["to"]}
+
+        return self.staff_action_page(
+            request, queryset.exclude(number=None), form_class=StaffActionForm, title=_("Resend the email"),
+            perform=perform,
+        )  # fmt: skip
+
+    @admin.action(description=_("Regenerate the PDF…"), permissions=["staff_action"])
+    def pdf_regenerate(self, request, queryset):
+        def perform(invoice, form):
+            staff_actions.staff_invoice_pdf_regenerate(
+                user=request.user, invoice=invoice, reason=form.cleaned_data["reason"], key=form.key(invoice.pk)
+            )
+            return _("PDF regenerated.")
+
+        return self.staff_action_page(
+            request, queryset, form_class=StaffActionForm, title=_("Regenerate the PDF"), perform=perform
+        )
+
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
@@ -55,7 +131,7 @@ class InvoiceSequenceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Restriction)
-class RestrictionAdmin(ReadOnlyAdmin):
+class RestrictionAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_display = ["subject", "blocks", "reason", "detail", "started_at", "lifted_at", "lift_reason", "lifted_by"]
     list_filter = ["blocks", "reason", ("lifted_at", admin.EmptyFieldListFilter)]
     search_fields = ["hub__hub_id", "partner__name", "detail", "lift_reason"]
@@ -65,3 +141,18 @@ class RestrictionAdmin(ReadOnlyAdmin):
     @admin.display(description="hub or partner")
     def subject(self, restriction):
         return restriction.hub or restriction.partner
+
+    actions = ["lift"]
+
+    @admin.action(description=_("Lift the selected restrictions…"), permissions=["staff_action"])
+    def lift(self, request, queryset):
+        def perform(restriction, form):
+            action = staff_actions.staff_restriction_lift(
+                user=request.user, restriction=restriction, reason=form.cleaned_data["reason"],
+                hold_until=form.cleaned_data["hold_until"], key=form.key(restriction.pk),
+            )  # fmt: skip
+            return _("lifted until %(until)s.") % {"until": action.details["hold_until"]}
+
+        return self.staff_action_page(
+            request, queryset, form_class=RestrictionLiftForm, title=_("Lift with a reason"), perform=perform
+        )

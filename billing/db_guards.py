@@ -9,6 +9,7 @@ from django.db import connection
 from billing.migrations_sql import INVOICE_FROZEN_COLUMNS, INVOICE_IMMUTABLE
 
 LEDGER_IMMUTABLE = "ledger entries are immutable: post a correcting entry instead"
+STAFF_ACTIONS_APPEND_ONLY = "staff actions are an append-only audit log"
 
 SQLITE_GUARDS = {
     "billing_ledgerentry_no_update": f"""CREATE TRIGGER billing_ledgerentry_no_update BEFORE UPDATE ON billing_ledgerentry

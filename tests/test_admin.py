@@ -18,7 +18,7 @@ from billing.audit import audit_run_record
 from billing.invoicing.licenses import license_issue
 from billing.invoicing.settlement import credit_note_issue, invoice_mark_unpaid
 from billing.ledger import ledger_post
-from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, UsageReconciliation
+from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, StaffAction, UsageReconciliation
 from billing.reconciliation import reconciliation_parse, usage_reconcile
 from clients.models import ClientMembership
 from hub.models import MessageUsage, RateCardRate
@@ -29,7 +29,7 @@ from tests.factories import PhoneNumberFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
-READ_ONLY = [LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation]
+READ_ONLY = [LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction]
 NO_SUCH_THING = "zz-no-such-thing-zz"
 
 
@@ -42,7 +42,8 @@ def now():
 @pytest.fixture(autouse=True)
 def database():
     """One partner, client, hub, WABA and number; a rate, funds, two messages, a day reconciled with Meta's
-    report, memberships, an audit run and a row in each of the scheduler's tables."""
+    report, memberships, an audit run, a row in each of the scheduler's tables, a staff action, an API key, a user
+    profile and a row in each of django-axes's tables."""
     RateCardRate.objects.create(
         effective_date=dt.date(2026, 7, 1),
         currency="EUR",
@@ -89,7 +90,28 @@ def database():
     credit_note_issue(invoice=invoice, amount=Decimal("5.00"), reason="Goodwill for a late onboarding")
     invoice_mark_unpaid(invoice=invoice)  # starts a LICENSE_UNPAID restriction
     _payment_rows(hub, invoice)
+    _portal_rows(hub)
     return number
+
+
+def _portal_rows(hub) -> None:
+    """A staff adjustment in the audit log, a service API key, a user's timezone, django-axes's sign-in records."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    from api.keys import api_key_create
+    from billing.staff_actions import staff_ledger_adjust
+    from portal.models import UserProfile
+
+    staff = UserFactory(username="staff-member", is_staff=True)
+    staff_ledger_adjust(user=staff, account=hub.credit_account, amount=Decimal("2.00"),
+                        reason="Goodwill for a delayed onboarding", key="admin-test-adjustment")  # fmt: skip
+    api_key_create(name="Messaging platform", created_by=staff)
+    UserProfile.objects.create(user=staff, timezone="Europe/Berlin")
+    sign_in = {"user_agent": "Mozilla/5.0 (X11; Linux x86_64)", "ip_address": "203.0.113.7",
+               "username": "nordlicht-owner", "http_accept": "text/html", "path_info": "/accounts/login/"}  # fmt: skip
+    AccessAttempt.objects.create(**sign_in, get_data="", post_data="username=nordlicht-owner", failures_since_start=2)
+    AccessLog.objects.create(**sign_in, session_hash="a" * 64)
+    AccessFailureLog.objects.create(**sign_in, locked_out=False)
 
 
 def _payment_rows(hub, invoice) -> None:

@@ -37,6 +37,7 @@ from billing.models.payments import (
     StripeEventStatus,
 )
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
+from billing.models.staff import StaffAction, StaffActionKind
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
@@ -44,5 +45,5 @@ __all__ = [
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
-    "StripeEvent", "StripeEventStatus",
+    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind",
 ]  # fmt: skip

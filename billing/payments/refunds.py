@@ -83,12 +83,20 @@ def payment_refund(
     *, attempt: PaymentAttempt, reason: str, amount: Decimal | None = None, user_id: int | None = None
 ) -> PaymentRefund:
     """Staff refund `amount` (default: all that is left) of a successful payment."""
+    return refund_send(refund=payment_refund_record(attempt=attempt, reason=reason, amount=amount, user_id=user_id))
+
+
+def payment_refund_record(
+    *, attempt: PaymentAttempt, reason: str, amount: Decimal | None = None, user_id: int | None = None
+) -> PaymentRefund:
+    """The first half of `payment_refund`: the refund recorded and its funds taken off the balance, in the caller's
+    transaction. `refund_send` asks Stripe after that transaction has committed (never inside it: a rollback after
+    Stripe refunded would lose the record)."""
     if not reason.strip():
         raise PaymentRefused("A refund needs a reason.")
-    refund = _refund_start(
+    return _refund_start(
         attempt_id=attempt.pk, amount=amount, funds=None, source=RefundSource.STAFF, reason=reason, user_id=user_id
     )
-    return _refund_send(refund)
 
 
 def credit_refund(
@@ -96,6 +104,14 @@ def credit_refund(
 ) -> list[PaymentRefund]:
     """Return `amount` (default: the whole balance) of a hub's remaining credit to the payments that added it,
     newest first, each at most the funds it added."""
+    recorded = credit_refund_record(hub=hub, reason=reason, amount=amount, user_id=user_id)
+    return [refund_send(refund=refund) for refund in recorded]
+
+
+def credit_refund_record(
+    *, hub: Hub, reason: str, amount: Decimal | None = None, user_id: int | None = None
+) -> list[PaymentRefund]:
+    """The first half of `credit_refund` (see `payment_refund_record`): the refunds recorded, funds taken off."""
     if not reason.strip():
         raise PaymentRefused("A refund needs a reason.")
     balance = CreditAccount.objects.get(hub=hub).balance
@@ -116,11 +132,12 @@ def credit_refund(
     refunds, left = [], amount
     for attempt, funds in payments:
         piece = min(left, funds)
-        refund = _refund_start(
-            attempt_id=attempt.pk, amount=None, funds=piece, source=RefundSource.CREDIT,
-            reason=reason, user_id=user_id,
-        )  # fmt: skip
-        refunds.append(_refund_send(refund))
+        refunds.append(
+            _refund_start(
+                attempt_id=attempt.pk, amount=None, funds=piece, source=RefundSource.CREDIT,
+                reason=reason, user_id=user_id,
+            )  # fmt: skip
+        )
         left -= piece
         if left == 0:
             break
@@ -151,7 +168,7 @@ def refund_duplicate(*, attempt_id: int) -> PaymentRefund | None:
         reason=f"Duplicate payment: invoice {attempt.invoice.number} was already {attempt.invoice.status}.",
         user_id=None,
     )  # fmt: skip
-    return _refund_send(refund)
+    return refund_send(refund=refund)
 
 
 def _refund_start(
@@ -225,8 +242,8 @@ def _post(locked: Locked, kind: str, amount: Decimal, key: str, refund: PaymentR
     )
 
 
-def _refund_send(refund: PaymentRefund) -> PaymentRefund:
-    """Ask Stripe for the refund. An unknown outcome leaves it pending for `refund_resume`."""
+def refund_send(*, refund: PaymentRefund) -> PaymentRefund:
+    """Ask Stripe for the refund (outside any transaction). An unknown outcome leaves it pending for `refund_resume`."""
     attempt = refund.attempt
     try:
         state = stripe_api.refund_create(
@@ -280,7 +297,7 @@ def refund_resume(*, refund_id: int) -> PaymentRefund:
     for state in stripe_api.refunds_of(refund.attempt.stripe_payment_intent_id):
         if state.id == refund.stripe_refund_id or state.metadata.get("refund") == refund.idempotency_key:
             return refund_apply(refund_id=refund.pk, state=state)
-    return _refund_send(refund)
+    return refund_send(refund=refund)
 
 
 def refunds_sync(*, intent_id: str) -> list[PaymentRefund]:

@@ -38,21 +38,21 @@ def test_staff_refund_a_payment_with_the_admin_action(admin_client, localstripe)
     invoice = topup_issue(hub=hub, amount=Decimal("50.00"), request_key="admin-1")
     invoice_charge_automatically(invoice_id=invoice.pk)
     attempt = PaymentAttempt.objects.get(invoice=invoice)
+    url = reverse("admin:billing_paymentattempt_changelist")
 
-    response = admin_client.post(
-        reverse("admin:billing_paymentattempt_changelist"),
-        {"action": "refund_in_full", "_selected_action": [attempt.pk]},
-        follow=True,
-    )
+    def refund_all():
+        chosen = {"action": "refund", "_selected_action": [attempt.pk]}
+        token = admin_client.post(url, chosen).context["form"]["token"].value()
+        return admin_client.post(
+            url, chosen | {"apply": "1", "token": token, "reason": "Client cancelled"}, follow=True
+        )
+
+    response = refund_all()
 
     refund = PaymentRefund.objects.get()
     assert (refund.amount, refund.funds_amount, refund.status) == (Decimal("61.88"), Decimal("50.00"), "succeeded")
-    assert f"{invoice.number}: refund 61.88 EUR succeeded." in response.text
+    assert f"{attempt}: refund 61.88 EUR succeeded." in response.text
     assert CreditAccount.objects.get(hub=hub).balance == 0
-    again = admin_client.post(
-        reverse("admin:billing_paymentattempt_changelist"),
-        {"action": "refund_in_full", "_selected_action": [attempt.pk]},
-        follow=True,
-    )
-    assert f"{invoice.number}: This payment of 61.88 EUR is already refunded in full." in again.text
+    again = refund_all()
+    assert f"{attempt}: This payment of 61.88 EUR is already refunded in full." in again.text
     assert PaymentRefund.objects.count() == 1
