@@ -14,7 +14,8 @@ import pytest
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from tests.billing.payments.conftest import localstripe, webhooks  # noqa: E402, F401  (fixtures)
+# `media` (autouse): invoice PDFs rendered by the live server go to the test's own folder.
+from tests.billing.payments.conftest import localstripe, media, webhooks  # noqa: E402, F401  (fixtures)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -90,3 +91,12 @@ def sign_in(page, username: str, password: str = PASSWORD) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def member_of(party, username: str, role: str = "owner"):
+    """A user of a client or a partner, with `role`, who signs in with PASSWORD."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username, password=PASSWORD)
+    party.memberships.create(user=user, role=role)
+    return user
