@@ -48,7 +48,8 @@ def test_each_client_shows_usage_balance_billing_status_and_restrictions(client)
     html = client.get("/partner/clients/").content.decode()
 
     acme_row, quiet_row = row_of(html, acme), row_of(html, quiet)
-    assert '<td class="num">€1.583333</td>' in acme_row
+    # A summary shows cents (1.583333 of usage); the exact figure is on the Month Closing Invoice.
+    assert '<td class="num">€1.58</td>' in acme_row
     assert '<td class="num">€42.50</td>' in acme_row  # both hubs' balances
     assert '<span class="badge unpaid">Unpaid</span>' in acme_row
     assert "License invoice not paid upon receipt" in acme_row
