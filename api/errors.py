@@ -1,10 +1,28 @@
 """Every API error in one shape: {"error": {"code": ..., "message": ..., "fields": {...}}}."""
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class Conflict(exceptions.APIException):
+    """The request is valid but the state of things refuses it (onboarding blocked, no card to charge, a request
+    with the same Idempotency-Key still running)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+class Unprocessable(exceptions.APIException):
+    """Well-formed, but not a request that can be carried out (an Idempotency-Key reused with another request)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
 
 
 def error_response(*, code: str, message: str, http_status: int, fields: dict | None = None, headers=None) -> Response:
@@ -16,7 +34,7 @@ def error_response(*, code: str, message: str, http_status: int, fields: dict | 
 def _fields(detail) -> dict:
     """DRF's nested ValidationError detail flattened to {"field": ["message", ...]} (non-field errors under "_")."""
     if isinstance(detail, dict):
-        return {key or "_": _messages(value) for key, value in detail.items()}
+        return {(key if key and key != "__all__" else "_"): _messages(value) for key, value in detail.items()}
     return {"_": _messages(detail)}
 
 
@@ -33,6 +51,8 @@ def _messages(detail) -> list | dict:
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoValidationError):  # a service's full_clean(): the caller's input, field by field
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"_": exc.messages})
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)

@@ -218,13 +218,35 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
-    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Per key, counted in the cache (Redis when REDIS_URL is set), by the key's kind.
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "client": env("API_RATE_CLIENT", "120/min"),
+        "partner": env("API_RATE_PARTNER", "120/min"),
+        "service": env("API_RATE_SERVICE", "600000/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hub Portal API",
-    "DESCRIPTION": "Billing data for clients and partners, and usage and send permission for the messaging platform.",
+    "DESCRIPTION": (
+        "Billing data for clients and partners, and usage and send permission for the messaging platform.\n\n"
+        "Authenticate with `Authorization: Bearer <key>`: a client key sees its own client's data, a partner key its "
+        "own plan invoices and its clients' usage and billing status, the platform's service key usage events and "
+        "send permission. Another party's ids answer 404. Every error has one shape: "
+        '`{"error": {"code", "message", "fields"}}`. POSTs that move money honour an `Idempotency-Key` header.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceStatusEnum": "billing.models.invoices.InvoiceStatus",
+        "PhoneNumberStatusEnum": "hub.models.PhoneNumber.Status",
+        "InvoiceKindEnum": "billing.models.invoices.InvoiceKind",
+        "LedgerEntryKindEnum": "billing.models.ledger.EntryKind",
+        "BillingStateEnum": "api.serializers.BILLING_STATES",
+        "PaymentStateEnum": "api.serializers.PAYMENT_STATES",
+    },
     # Swagger UI's files are served from the package (drf-spectacular-sidecar), not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,0 +1,196 @@
+"""The partner's API (a partner key): its own Partner Plan invoices, its clients with this month's usage and billing
+status, and onboarding a client. Never a client's invoices: only their paid / unpaid state."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.client_apis import (
+    INVOICE_NUMBER,
+    PDF_RESPONSE,
+    InvoicePdfView,
+    Pages,
+    errors,
+    filter_invoices,
+    id_or_404,
+    id_parameter,
+    query,
+    reference_or_404,
+)
+from api.errors import Conflict
+from api.permissions import PartnerKey
+from api.serializers import (
+    ClientOnboardSerializer,
+    InvoiceSerializer,
+    OnboardedClientSerializer,
+    PartnerClientSerializer,
+    PartnerInvoiceDetailSerializer,
+    PartnerInvoiceFilterSerializer,
+)
+from billing import clock
+from billing.models import Invoice, InvoiceKind, InvoiceStatus, Restriction
+from billing.restrictions import LICENSE_KINDS, OnboardingBlocked
+from clients.models import Client
+from clients.services import client_onboard
+from hub.models import Hub, MessageUsage
+
+
+def partner_invoices(request):
+    return Invoice.objects.filter(partner=request.auth.partner).exclude(status=InvoiceStatus.DRAFT)
+
+
+@extend_schema(
+    tags=["partner"],
+    parameters=[PartnerInvoiceFilterSerializer],
+    responses={200: InvoiceSerializer, **errors(400, 404)},
+)
+class PartnerInvoiceList(generics.ListAPIView):
+    """The partner's own Partner Plan invoices, newest first; filter by status and period (YYYY-MM)."""
+
+    permission_classes = [PartnerKey]
+    serializer_class = InvoiceSerializer
+    pagination_class = Pages
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Invoice.objects.none()
+        filters = query(PartnerInvoiceFilterSerializer, self.request)
+        return filter_invoices(partner_invoices(self.request), filters).order_by("-issued_at", "-id")
+
+
+@extend_schema(tags=["partner"], responses={200: PartnerInvoiceDetailSerializer, **errors(404)})
+class PartnerInvoiceDetail(APIView):
+    """One of the partner's invoices with its lines, by number."""
+
+    permission_classes = [PartnerKey]
+
+    def get(self, request, number: str):
+        number = reference_or_404(number, INVOICE_NUMBER)
+        invoice = get_object_or_404(partner_invoices(request).prefetch_related("lines"), number=number)
+        return Response(PartnerInvoiceDetailSerializer(invoice).data)
+
+
+@extend_schema(tags=["partner"], responses={**PDF_RESPONSE, **errors(404)})
+class PartnerInvoicePdf(InvoicePdfView):
+    """The invoice's PDF (application/pdf)."""
+
+    permission_classes = [PartnerKey]
+
+    def invoices(self):
+        return partner_invoices(self.request)
+
+
+# Clients ------------------------------------------------------------------------------------------------------------
+def invoice_state(states: set[str]) -> str:
+    """unpaid if any is unpaid, else pending if any is being charged, else paid; none when there is no invoice."""
+    for state in (InvoiceStatus.UNPAID, InvoiceStatus.PENDING, InvoiceStatus.PAID):
+        if state in states:
+            return str(state)
+    return "none"
+
+
+def clients_overview(clients: list[Client]) -> list[dict]:
+    """Each client with this month's usage, credit balance, license / MCI state and restrictions: five queries
+    whatever the number of clients."""
+    month = clock.month_start(clock.now())
+    client_ids = [c.pk for c in clients]
+    hubs = list(Hub.objects.filter(client_id__in=client_ids).select_related("credit_account").order_by("hub_id"))
+    hub_ids = [h.pk for h in hubs]
+    usage = {
+        row["hub_id"]: row
+        for row in MessageUsage.objects.filter(hub_id__in=hub_ids, period=month)
+        .values("hub_id")
+        .annotate(messages=Count("id"), cost=Sum("cost"))
+        .order_by()
+    }
+    restrictions = defaultdict(list)
+    for restriction in Restriction.objects.filter(hub_id__in=hub_ids, lifted_at__isnull=True).order_by("started_at"):
+        restrictions[restriction.hub_id].append(restriction)
+    states = defaultdict(set)
+    rows = (
+        Invoice.objects.filter(client_id__in=client_ids, kind__in=[*LICENSE_KINDS, InvoiceKind.MONTH_CLOSING])
+        .exclude(status=InvoiceStatus.DRAFT)
+        .values_list("client_id", "kind", "status")
+        .distinct()
+    )
+    for client_id, kind, state in rows:
+        states[(client_id, "mci" if kind == InvoiceKind.MONTH_CLOSING else "license")].add(state)
+    hubs_of = defaultdict(list)
+    for hub in hubs:
+        hubs_of[hub.client_id].append(hub)
+    return [_client_row(c, hubs_of[c.pk], usage, restrictions, states, month) for c in clients]
+
+
+def _client_row(client: Client, hubs: list[Hub], usage: dict, restrictions: dict, states: dict, month) -> dict:
+    return {
+        "id": client.pk, "company_name": client.company_name, "country": client.country,
+        "billing_email": client.billing_email, "created_at": client.created_at, "currency": client.partner.currency,
+        "usage_month": month,
+        "messages_this_month": sum(usage.get(h.pk, {}).get("messages", 0) for h in hubs),
+        "usage_cost_this_month": sum((usage.get(h.pk, {}).get("cost") or Decimal(0) for h in hubs), Decimal(0)),
+        "credit_balance": sum((h.credit_account.balance for h in hubs), Decimal(0)),
+        "license_status": invoice_state(states[(client.pk, "license")]),
+        "mci_status": invoice_state(states[(client.pk, "mci")]),
+        "restricted": any(restrictions[h.pk] for h in hubs),
+        "hubs": [{"hub_id": h.hub_id, "name": h.name, "balance": h.credit_account.balance,
+                  "restrictions": restrictions[h.pk]} for h in hubs],
+    }  # fmt: skip
+
+
+class PartnerClientList(generics.GenericAPIView):
+    permission_classes = [PartnerKey]
+    serializer_class = PartnerClientSerializer
+    pagination_class = Pages
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Client.objects.none()
+        clients = Client.objects.filter(partner=self.request.auth.partner).select_related("partner")
+        return clients.order_by("company_name", "id")
+
+    @extend_schema(tags=["partner"], responses={200: PartnerClientSerializer(many=True), **errors(404)})
+    def get(self, request):
+        """The partner's clients with this month's usage, credit balance, License / Month Closing Invoice state
+        (paid, pending, unpaid) and active restrictions."""
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(PartnerClientSerializer(clients_overview(page), many=True).data)
+
+    @extend_schema(
+        tags=["partner"],
+        request=ClientOnboardSerializer,
+        responses={201: OnboardedClientSerializer, **errors(400, 409)},
+    )
+    def post(self, request):
+        """Onboard a client under the partner. Refused (409, with the reason) while onboarding is blocked by an
+        unpaid Partner Plan invoice."""
+        serializer = ClientOnboardSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            client = client_onboard(partner=request.auth.partner, **serializer.validated_data)
+        except OnboardingBlocked as blocked:
+            raise Conflict(str(blocked), "onboarding_blocked") from blocked
+        return Response(OnboardedClientSerializer(client).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["partner"],
+    parameters=[id_parameter("client_id", "The client's id (`id` in the clients list).")],
+    responses={200: PartnerClientSerializer, **errors(404)},
+)
+class PartnerClientDetail(APIView):
+    """One of the partner's clients, with the same figures as the list."""
+
+    permission_classes = [PartnerKey]
+
+    def get(self, request, client_id: str):
+        client = get_object_or_404(
+            Client.objects.select_related("partner"), partner=request.auth.partner, pk=id_or_404(client_id)
+        )
+        return Response(PartnerClientSerializer(clients_overview([client])[0]).data)
+
