@@ -45,6 +45,9 @@ def api_key_revoke(*, key: ApiKey, revoked_by=None) -> ApiKey:
             key.revoked_at = timezone.now()
             key.revoked_by = revoked_by
             key.save(update_fields=["revoked_at", "revoked_by"])
+            from api.platform import api_key_cache_forget  # the platform's endpoints cache their key lookups
+
+            transaction.on_commit(lambda: api_key_cache_forget(key_hash=key.key_hash))
     return key
 
 

@@ -102,7 +102,7 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     if missing:
         return "missing field(s): " + ", ".join(missing)
     message_id, waba_id = raw["message_id"], raw["waba_id"]
-    if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128:
+    if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128 or "\x00" in message_id:
         return "message_id must be a non-empty string of at most 128 characters"
     if not isinstance(waba_id, str) or not waba_id.isdigit():
         return "waba_id must be a string of digits"
@@ -112,7 +112,7 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     country = raw["recipient_country"]
     if not isinstance(country, str) or country.upper() not in COUNTRY_MARKET:
         return f"recipient_country {country!r} is not an ISO 3166-1 alpha-2 country code"
-    if raw["category"] not in CATEGORIES:
+    if not isinstance(raw["category"], str) or raw["category"] not in CATEGORIES:
         return f"unknown category {raw['category']!r} (expected one of: {', '.join(Category.values)})"
     if not isinstance(raw["billable"], bool):
         return "billable must be true or false"

@@ -1,0 +1,297 @@
+"""The messaging platform's endpoints (service key only): usage events in, send permission out.
+
+Send permission is asked thousands of times a second, so its path is lean: the service key, the hub's primary key
+and the answer all come from the cache (no database query once warm), and the view skips throttling and content
+negotiation work it does not need. Every change of a hub's restrictions invalidates its answer on commit
+(billing.send_permission), and revoking a key invalidates its cached lookup on commit (api.keys.api_key_revoke).
+"""
+
+import contextlib
+import functools
+import json
+import re
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.http.request import split_domain_port, validate_host
+from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.authentication import get_authorization_header
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.authentication import ApiKeyAuthentication, ApiKeyUser, key_used
+from api.errors import error_response
+from api.keys import api_key_find, key_digest
+from api.models import ApiKey, ApiKeyKind
+from api.permissions import ServiceKey
+from api.platform_serializers import (
+    PlatformErrorSerializer,
+    SendPermissionSerializer,
+    UsageEventBatchSerializer,
+    UsageEventsEnvelopeSerializer,
+    UsageEventsResultSerializer,
+)
+from billing.send_permission import CACHE_KEY as ANSWER_KEY
+from billing.send_permission import MISSING, hub_pk_cached, hub_pk_known, send_permission_cached
+from hub.usage import usage_record_batch
+
+KEY_CACHE = "api-key:{key_hash}"
+KEY_SECONDS = 5 * 60  # a safety net: revoking a key invalidates its cached lookup at once
+REVOKED = "revoked"  # the tombstone a revocation leaves, so a lookup read just before it is never cached after it
+REVOKED_SECONDS = 24 * 60 * 60
+HUB_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,16}")
+PLATFORM_TAG = "Messaging platform"
+
+
+def cache_get_many(keys: list[str]) -> list:
+    """The cached values (None for a miss) of these keys, in one round trip.
+
+    With Redis, one MGET on a client kept for the process: Django's RedisCache builds a new redis-py client (and
+    its table of response callbacks) for every operation, which costs more than the round trip itself."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        found = backend.get_many(keys)
+        return [found.get(key) for key in keys]
+    client = getattr(backend, "_platform_client", None)
+    if client is None:
+        client = backend._platform_client = backend._cache.get_client()
+    loads = backend._cache._serializer.loads
+    return [None if raw is None else loads(raw) for raw in client.mget([backend.make_key(key) for key in keys])]
+
+
+def api_key_cache_forget(*, key_hash: str) -> None:
+    """Called on commit of a revocation: the key stops working at once, in every web process."""
+    cache.set(KEY_CACHE.format(key_hash=key_hash), REVOKED, REVOKED_SECONDS)
+
+
+def service_key_find_cached(plaintext: str, *, key_hash: str | None = None, cached: object = MISSING) -> ApiKey | None:
+    """The active key with this text: a service key from the cache (no query), any other from the database.
+    `cached` is what the cache holds for the key, when the caller has already fetched it (with other keys)."""
+    key_hash = key_hash or key_digest(plaintext)
+    cache_key = KEY_CACHE.format(key_hash=key_hash)
+    if cached is MISSING:
+        cached = cache.get(cache_key)
+    if cached == REVOKED:
+        return None
+    if cached is not None:
+        return _service_key(cached)
+    key = api_key_find(plaintext)
+    if key is not None:
+        key_used(key)  # once per cache lifetime: the platform's key is used thousands of times a second
+        if key.kind == ApiKeyKind.SERVICE:
+            cache.add(cache_key, key.pk, KEY_SECONDS)  # never over a revocation's tombstone
+    return key
+
+
+def bearer_key(request) -> str | None:
+    """The key of `Authorization: Bearer <key>`; None without a bearer header; AuthenticationFailed if malformed."""
+    header = get_authorization_header(request).split()
+    if not header or header[0].lower() != b"bearer":
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed(_("Send the key as 'Authorization: Bearer <key>'."))
+    try:
+        return header[1].decode()
+    except UnicodeError as error:
+        raise exceptions.AuthenticationFailed(_("The API key contains invalid characters.")) from error
+
+
+@functools.lru_cache(maxsize=64)
+def _service_key(pk: int) -> ApiKey:
+    """The request's `auth` for a cached service key: its identity only (whether it is still active is what the
+    cache lookup just answered), built once per process."""
+    return ApiKey(pk=pk, kind=ApiKeyKind.SERVICE)
+
+
+class JsonOnly(BaseContentNegotiation):
+    """The platform's endpoints speak JSON only: no Accept header parsing on the hot path."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class CachedServiceKeyAuthentication(ApiKeyAuthentication):
+    """`Authorization: Bearer <key>` as everywhere in the API, with the service key's lookup cached. A view may
+    have fetched the key's cache entry already (`request.prefetched_key`: key hash and value)."""
+
+    def authenticate(self, request):
+        plaintext = bearer_key(request)
+        if plaintext is None:
+            return None
+        prefetched = getattr(request, "prefetched_key", None)
+        if prefetched is not None and prefetched[0] == plaintext:
+            key = service_key_find_cached(plaintext, key_hash=prefetched[1], cached=prefetched[2])
+        else:
+            key = service_key_find_cached(plaintext)
+        if key is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked API key."))
+        return ApiKeyUser(key), key
+
+
+class CachedServiceKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = CachedServiceKeyAuthentication
+    name = "ServiceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": _("The messaging platform's service key.")}
+
+
+class PlatformView(APIView):
+    authentication_classes = [CachedServiceKeyAuthentication]
+    permission_classes = [ServiceKey]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    content_negotiation_class = JsonOnly
+    # The platform is one trusted caller asking thousands of times a second: no throttle counter per request.
+    throttle_classes: list = []
+
+
+ERRORS = {
+    401: OpenApiResponse(PlatformErrorSerializer, description="No key, or an unknown or revoked one."),
+    403: OpenApiResponse(PlatformErrorSerializer, description="Not the messaging platform's service key."),
+}
+
+
+class UsageEventsView(PlatformView):
+    @extend_schema(
+        operation_id="usage_events_create",
+        tags=[PLATFORM_TAG],
+        summary="Report a batch of message status events",
+        description=(
+            "Up to 1,000 events, in the format of `manage.py import_usage`. Valid events are rated and debited from "
+            "their hub's credit balance; events already recorded (by message id) are counted as duplicates and "
+            "skipped, so a retried batch posts nothing twice; invalid ones are reported by index. A batch with no "
+            "valid event is refused with 400."
+        ),
+        request=UsageEventBatchSerializer,
+        responses={
+            200: UsageEventsResultSerializer,
+            400: OpenApiResponse(PlatformErrorSerializer, description="Malformed, too large or all events invalid."),
+            **ERRORS,
+        },
+    )
+    def post(self, request):
+        envelope = UsageEventsEnvelopeSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        result = usage_record_batch(events=envelope.validated_data["events"])
+        rejections = [{"index": r.index, "reason": r.reason} for r in result.rejected]
+        if not result.accepted and not result.duplicates:
+            return error_response(
+                code="invalid",
+                message=_("No event in the batch is valid."),
+                http_status=status.HTTP_400_BAD_REQUEST,
+                fields={"events": {str(r["index"]): [r["reason"]] for r in rejections}},
+            )
+        return Response(
+            {
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": len(rejections),
+                "rejections": rejections,
+            }
+        )
+
+
+class SendPermissionView(PlatformView):
+    def initial(self, request, *args, **kwargs):
+        """The hot path: the key's lookup and the hub's answer come from the cache in one round trip (get_many),
+        before authentication, which then only checks what was fetched. The hub's primary key is in memory."""
+        with contextlib.suppress(exceptions.AuthenticationFailed):  # authentication says so, below
+            plaintext = bearer_key(request)
+            hub_pk = hub_pk_known(hub_id=kwargs["hub_id"])
+            if plaintext is not None and hub_pk is not None:
+                key_hash = key_digest(plaintext)
+                wanted = [KEY_CACHE.format(key_hash=key_hash), ANSWER_KEY.format(hub_pk=hub_pk)]
+                key_entry, answer = cache_get_many(wanted)
+                request.prefetched_key = (plaintext, key_hash, key_entry)
+                request.prefetched_answer = (hub_pk, answer)
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="hub_send_permission",
+        tags=[PLATFORM_TAG],
+        summary="May this hub send outbound messages?",
+        description=(
+            "`allowed` is false while the hub is blocked (credit balance at 0.00 or below, an unpaid license "
+            "invoice), with the reasons. Always current: every payment or block invalidates the answer on commit."
+        ),
+        responses={200: SendPermissionSerializer, 404: OpenApiResponse(PlatformErrorSerializer), **ERRORS},
+    )
+    def get(self, request, hub_id: str):
+        hub_pk = hub_pk_cached(hub_id=hub_id) if HUB_ID_SHAPE.fullmatch(hub_id) else None
+        if hub_pk is None:
+            return error_response(
+                code="not_found", message=_("No hub with this id."), http_status=status.HTTP_404_NOT_FOUND
+            )
+        prefetched = getattr(request, "prefetched_answer", None)
+        if prefetched is not None and prefetched[0] == hub_pk:
+            permission = send_permission_cached(hub_pk=hub_pk, cached=prefetched[1])
+        else:
+            permission = send_permission_cached(hub_pk=hub_pk)
+        if permission.allowed:
+            return Response({"allowed": True})
+        return Response({"allowed": False, "reasons": permission.reasons})
+
+
+usage_events = UsageEventsView.as_view()
+send_permission = SendPermissionView.as_view()
+
+
+SEND_PERMISSION_PATH = re.compile(r"/api/v1/hubs/([A-Za-z0-9-]{1,16})/send-permission")
+FAST_PATH_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Allow", "GET, HEAD, OPTIONS"),
+    ("X-Frame-Options", "DENY"),
+    ("Vary", "Accept-Language, Cookie"),
+    ("Content-Language", "en"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+]
+
+
+class SendPermissionFastPath:
+    """WSGI middleware around the Django application (config/wsgi.py): answers a send-permission GET whose service
+    key, hub and answer are all in the cache, with the bytes the view would send, without Django's middleware,
+    URL resolution and DRF, which cost most of the time of such a request. Everything else (another path, no key,
+    an unknown or revoked key, an answer not cached or just forgotten) goes to Django unchanged, so every rule and
+    error stays the view's; this path only repeats answers the view has already cached."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
+            match = SEND_PERMISSION_PATH.fullmatch(environ.get("PATH_INFO", ""))
+            body = self.cached_body(environ, match[1]) if match else None
+            if body is not None:
+                start_response("200 OK", [*FAST_PATH_HEADERS, ("Content-Length", str(len(body)))])
+                return [body]
+        return self.application(environ, start_response)
+
+    @staticmethod
+    def cached_body(environ, hub_id: str) -> bytes | None:
+        scheme, _, plaintext = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        hub_pk = hub_pk_known(hub_id=hub_id)
+        if scheme.lower() != "bearer" or not plaintext or " " in plaintext or hub_pk is None:
+            return None
+        domain, _port = split_domain_port(environ.get("HTTP_HOST", ""))
+        if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+            return None
+        key_entry, reasons = cache_get_many(
+            [KEY_CACHE.format(key_hash=key_digest(plaintext)), ANSWER_KEY.format(hub_pk=hub_pk)]
+        )
+        if not isinstance(key_entry, int) or not isinstance(reasons, list):  # a miss, a revocation, a forgotten one
+            return None
+        answer = {"allowed": True} if not reasons else {"allowed": False, "reasons": reasons}
+        return json.dumps(answer, separators=(",", ":"), ensure_ascii=False).encode()  # as DRF's JSONRenderer

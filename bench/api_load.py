@@ -1,0 +1,399 @@
+"""The messaging platform's API under load: the app under gunicorn on loopback, against PostgreSQL and Redis.
+
+Measures, with a load generator on the same machine:
+  1. GET /api/v1/hubs/{hub_id}/send-permission: requests per second, p50/p99 latency, over a mix of allowed and
+     blocked hubs (wrk, Lua script for the key and the paths). Target >= 2,000 req/s with p99 < 20 ms.
+  2. POST /api/v1/usage-events in batches of 1,000 from 2 concurrent senders: events per second (Python threads
+     with keep-alive connections, bodies encoded beforehand; they only wait on the server). Target >= 10,000 ev/s.
+
+Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/5 \
+       .venv/bin/python bench/api_load.py [--workers 3] [--threads 4] [--duration 15] [--events 100000]
+Without REDIS_URL a throwaway redis-server is started on a free port. The bench database, the cache keys it wrote
+and gunicorn are removed at the end.
+"""
+
+import argparse
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._setup import ROOT, bench_django  # noqa: E402
+
+DB_NAME = "hubportal_bench_api"
+HUBS, NUMBERS_PER_HUB, BATCH, SENDERS = 200, 3, 1000, 2
+CACHE_KEY_PATTERNS = (":1:send-permission:*", ":1:hub-pk:*", ":1:api-key:*", ":1:throttle:*")
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local i = 0
+wrk.headers["Authorization"] = "Bearer %(key)s"
+request = function()
+  i = i %% #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{process.args[0]} exited with {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.1)
+    sys.exit(f"nothing listens on port {port} after {seconds} s")
+
+
+@contextlib.contextmanager
+def redis_url():
+    """REDIS_URL as given, or a throwaway redis-server on a free port."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    binary = shutil.which("redis-server")
+    if not binary:
+        sys.exit("Set REDIS_URL (or install redis-server): the cache under test is Redis.")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, server)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def forget_cache_keys(url: str) -> int:
+    """Delete the keys this bench's server wrote (by pattern, not FLUSHDB: the database may be shared)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    removed = 0
+    for pattern in CACHE_KEY_PATTERNS:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 1000):
+            removed += client.delete(*keys[start : start + 1000])
+    return removed
+
+
+def build_world(now: dt.datetime) -> tuple[list[tuple[str, str]], list[str], list[str], str]:
+    """200 hubs with 3 numbers each: every other hub funded (allowed), the rest below 0.00 (blocked)."""
+    from djmoney.money import Money
+
+    from api.keys import api_key_create
+    from bench.usage_ingest import build_world as hubs_and_numbers
+    from billing.ledger import ledger_post
+    from billing.models import EntryKind
+    from hub.models import Hub
+
+    numbers = hubs_and_numbers()
+    allowed, blocked = [], []
+    for i, hub in enumerate(Hub.objects.select_related("credit_account").order_by("pk")):
+        funded = i % 2 == 0
+        amount, kind = (Money("1000000.00", hub.currency), EntryKind.FUNDS_ADDED) if funded else (
+            Money("-1.000000", hub.currency),
+            EntryKind.USAGE,
+        )  # below 0.00 already, so the bench's debits queue no automatic top-up
+        ledger_post(account=hub.credit_account, kind=kind, amount=amount, key=f"bench:{hub.pk}", occurred_at=now)
+        (allowed if funded else blocked).append(hub.hub_id)
+    _, key = api_key_create(name="Bench messaging platform")
+    return numbers, allowed, blocked, key
+
+
+def usage_bodies(numbers, total: int, now: dt.datetime) -> list[bytes]:
+    """Batches of 1,000 events sent over the last week (the server takes "now" from the real clock)."""
+    from bench.usage_ingest import events
+
+    run = secrets.token_hex(4)
+    start = now - dt.timedelta(days=7)
+    batch = []
+    bodies = []
+    for i, event in enumerate(events(numbers, total)):
+        event["message_id"] = f"wamid.api.{run}.{i:09d}"
+        event["timestamp"] = (start + dt.timedelta(seconds=(i * 3) % (6 * 86400))).isoformat()
+        batch.append(event)
+        if len(batch) == BATCH:
+            bodies.append(json.dumps({"events": batch}).encode())
+            batch = []
+    return bodies
+
+
+def fast_path_application():
+    """`gunicorn 'bench.api_load:fast_path_application()'`: the Django application behind api.platform's
+    SendPermissionFastPath, i.e. what config/wsgi.py serves once it wraps its application with it."""
+    from django.core.wsgi import get_wsgi_application
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+    application = get_wsgi_application()
+    from api.platform import SendPermissionFastPath
+
+    return SendPermissionFastPath(application)
+
+
+APPS = {"django": "config.wsgi:application", "fast-path": "bench.api_load:fast_path_application()"}
+
+
+@contextlib.contextmanager
+def gunicorn(*, port: int, workers: int, threads: int, database_url: str, cache_url: str, app: str):
+    worker_class = "gthread" if threads > 1 else "sync"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback (production has TLS in front)
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "60",
+        "REDIS_URL": cache_url,
+    }
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"), APPS[app], "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--worker-class", worker_class, "--threads", str(threads),
+        "--backlog", "2048", "--keep-alive", "5", "--log-level", "warning", "--chdir", str(ROOT),
+    ]  # fmt: skip
+    print(
+        f"gunicorn {APPS[app]}: {workers} {worker_class} worker(s) x {threads} thread(s), keep-alive 5 s, "
+        f"settings config.settings.production (DEBUG off), CONN_MAX_AGE 60, cache Redis {mask(cache_url)}"
+    )
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        wait_for_port(port, server)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def mask(url: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def get_json(port: int, path: str, key: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path, headers={"Authorization": f"Bearer {key}"})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    return response.status, body
+
+
+def wrk_run(*, port: int, script: str, duration: int, connections: int, threads: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        output = subprocess.run(
+            [
+                "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
+                "-s", handle.name, f"http://127.0.0.1:{port}",
+            ],  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    figures = {"raw": output, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for percentile in ("50", "90", "99"):
+        value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
+        figures[f"p{percentile}"] = float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+    figures["requests"] = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    figures["errors"] = int(errors.group(1)) if errors else 0
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    figures["socket_errors"] = socket_errors.group(1) if socket_errors else "none"
+    return figures
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_seconds(url: str) -> float:
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return info["used_cpu_user"] + info["used_cpu_sys"]
+
+
+def children_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def send_permission_load(*, port: int, key: str, allowed: list[str], blocked: list[str], args, server) -> None:
+    for hub_id, expected in ((allowed[0], True), (blocked[0], False)):
+        status, body = get_json(port, f"/api/v1/hubs/{hub_id}/send-permission", key)
+        if status != 200 or body["allowed"] is not expected:
+            sys.exit(f"unexpected answer for {hub_id}: {status} {body}")
+    paths = [f"/api/v1/hubs/{hub_id}/send-permission" for pair in zip(allowed, blocked, strict=True) for hub_id in pair]
+    script = WRK_SCRIPT % {"paths": ", ".join(f'"{p}"' for p in paths), "key": key}
+    wrk_run(port=port, script=script, duration=3, connections=args.connections, threads=1)  # warm every worker
+    workers = [int(pid) for pid in subprocess.run(
+        ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()]  # fmt: skip
+    before = (cpu_seconds(workers), children_cpu_seconds(), redis_cpu_seconds(args.cache_url), os.getloadavg()[0])
+    result = wrk_run(port=port, script=script, duration=args.duration, connections=args.connections, threads=1)
+    app_cpu, wrk_cpu, redis_cpu = (
+        (cpu_seconds(workers) - before[0]) / result["requests"] * 1e6,
+        (children_cpu_seconds() - before[1]) / result["requests"] * 1e6,
+        (redis_cpu_seconds(args.cache_url) - before[2]) / result["requests"] * 1e6,
+    )
+    verdict = "OK" if result["rps"] >= 2000 and result["p99"] < 20 else "MISSED"
+    print(
+        f"send-permission ({len(paths)} hubs, half blocked; wrk 1 thread, {args.connections} connections, "
+        f"{args.duration} s):\n"
+        f"  {result['rps']:>9,.0f} req/s   p50 {result['p50']:.2f} ms   p90 {result['p90']:.2f} ms   "
+        f"p99 {result['p99']:.2f} ms   ({result['requests']:,} requests, {result['errors']} non-2xx, "
+        f"socket errors: {result['socket_errors']})   target >= 2,000 req/s, p99 < 20 ms: {verdict}\n"
+        f"  CPU per request: gunicorn workers {app_cpu:.0f} us, wrk {wrk_cpu:.0f} us, redis-server {redis_cpu:.0f} us "
+        f"(so 2 idle cores serve ~{2e6 / (app_cpu + wrk_cpu + redis_cpu):,.0f} req/s); load average "
+        f"{before[3]:.1f} before the run, {os.getloadavg()[0]:.1f} after (other processes share these cores)"
+    )
+
+
+def post_batches(port: int, key: str, bodies: list[bytes], results: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for body in bodies:
+        started = time.perf_counter()
+        conn.request("POST", "/api/v1/usage-events", body=body, headers=headers)
+        response = conn.getresponse()
+        payload = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {payload}")
+        results.append((time.perf_counter() - started, payload))
+    conn.close()
+
+
+def send_concurrently(port: int, key: str, bodies: list[bytes]) -> tuple[float, list]:
+    results: list = []
+    senders = [
+        threading.Thread(target=post_batches, args=(port, key, bodies[i::SENDERS], results)) for i in range(SENDERS)
+    ]
+    started = time.perf_counter()
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    return time.perf_counter() - started, results
+
+
+def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime) -> None:
+    bodies = usage_bodies(numbers, args.events + BATCH, now)
+    send_concurrently(port, key, bodies[:1])  # warm-up batch
+    elapsed, results = send_concurrently(port, key, bodies[1:])
+    if len(results) != len(bodies) - 1:
+        sys.exit("a sender failed; see above")
+    accepted = sum(payload["accepted"] for _, payload in results)
+    rejected = sum(payload["rejected"] for _, payload in results)
+    latencies = sorted(seconds * 1000 for seconds, _ in results)
+    rate = args.events / elapsed
+    print(
+        f"usage-events ({args.events:,} events in {len(results)} batches of {BATCH}, {SENDERS} concurrent senders):\n"
+        f"  {rate:>9,.0f} events/s ({accepted:,} accepted, {rejected} rejected in {elapsed:.2f} s; per batch "
+        f"p50 {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms)   target >= 10,000 events/s: "
+        f"{'OK' if rate >= 10_000 else 'MISSED'}"
+    )
+    replay_elapsed, replayed = send_concurrently(port, key, bodies[1:11])
+    print(
+        f"  replay of 10 batches:   {10 * BATCH / replay_elapsed:>8,.0f} events/s checked, "
+        f"{sum(p['accepted'] for _, p in replayed)} posted again, "
+        f"{sum(p['duplicates'] for _, p in replayed):,} duplicates"
+    )
+
+
+def drop_database(database_url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (> 1: gthread, else sync)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of send-permission load")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--events", type=int, default=100_000, help="usage events to post")
+    parser.add_argument("--skip", choices=["send-permission", "usage-events"], action="append", default=[])
+    parser.add_argument(
+        "--app", choices=list(APPS), default="django", help="fast-path: behind api.platform.SendPermissionFastPath"
+    )
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("The load generator is wrk: apt-get install -y wrk")
+    bench_django(DB_NAME)
+    database_url = os.environ["DATABASE_URL"]
+    from config.celery_app import app
+
+    # Tasks queued while the world is built go to an in-memory broker, not to a Redis someone else may read.
+    app.conf.update(task_always_eager=False, broker_url="memory://localhost/")
+    from billing import clock
+
+    now = clock.now()
+    numbers, allowed, blocked, key = build_world(now)
+    print(f"api load on PostgreSQL ({DB_NAME}): {HUBS} hubs ({len(allowed)} allowed, {len(blocked)} blocked), "
+          f"{len(numbers)} numbers, one service key; {os.cpu_count()} CPU core(s)")  # fmt: skip
+    port = free_port()
+    with redis_url() as cache_url:
+        forget_cache_keys(cache_url)
+        try:
+            args.cache_url = cache_url
+            with gunicorn(
+                port=port,
+                workers=args.workers,
+                threads=args.threads,
+                database_url=database_url,
+                cache_url=cache_url,
+                app=args.app,
+            ) as server:
+                if "send-permission" not in args.skip:
+                    send_permission_load(port=port, key=key, allowed=allowed, blocked=blocked, args=args, server=server)
+                if "usage-events" not in args.skip:
+                    usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
+        finally:
+            forget_cache_keys(cache_url)
+            drop_database(database_url)
+    print("cleaned up: gunicorn stopped, bench database dropped, its cache keys deleted")
+
+
+if __name__ == "__main__":
+    main()
