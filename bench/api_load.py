@@ -351,7 +351,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (> 1: gthread, else sync)")
     parser.add_argument("--duration", type=int, default=15, help="seconds of send-permission load")
-    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (the platform's keep-alive pool)")
     parser.add_argument("--events", type=int, default=100_000, help="usage events to post")
     parser.add_argument("--skip", choices=["send-permission", "usage-events"], action="append", default=[])
     parser.add_argument(
