@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.urls import reverse
@@ -26,7 +26,7 @@ from billing.models import (
 )
 from billing.restrictions import LICENSE_KINDS
 from clients.models import Client
-from hub.models import Category, Hub, MessageUsage
+from hub.models import Category, Hub, MessageUsage, PhoneNumber, Waba
 from partners.models import Partner
 
 PAGE_SIZE = 25
@@ -359,3 +359,50 @@ def usage_chart(days: list[dt.date], usage: dict[dt.date, dict[str, Decimal]]) -
 
 def client_has_card(*, client: Client) -> bool:
     return PaymentMethod.objects.filter(client=client, kind=PaymentMethodKind.CARD).exists()
+
+
+# Numbers ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumberRow:
+    number: PhoneNumber
+    licensed_until: dt.date | None  # last day of the latest month the license is invoiced for
+    removed_after: dt.date | None  # a pending deletion takes effect at the end of this day (month end, UTC)
+
+
+@dataclass(frozen=True)
+class WabaSection:
+    waba: Waba
+    rows: list[NumberRow]
+    license_unpaid: Restriction | None
+
+
+def _last_day(month: dt.date) -> dt.date:
+    return clock.next_month(month) - dt.timedelta(days=1)
+
+
+def number_row(number: PhoneNumber) -> NumberRow:
+    licensed_until = _last_day(number.licensed_through) if number.licensed_through else None
+    removed_after = None
+    if number.status == PhoneNumber.Status.PENDING_DELETION and number.deletion_requested_at:
+        removed_after = _last_day(clock.month_start(number.deletion_requested_at))
+    return NumberRow(number, licensed_until, removed_after)
+
+
+def numbers_of(client: Client) -> list[WabaSection]:
+    """The client's WABAs with their live numbers and each hub's active LICENSE_UNPAID block. Three queries."""
+    live = PhoneNumber.objects.exclude(status=PhoneNumber.Status.DELETED).select_related("tier")
+    wabas = (
+        Waba.objects.filter(hub__client=client)
+        .select_related("hub")
+        .prefetch_related(Prefetch("numbers", queryset=live))
+        .order_by("hub__hub_id", "name", "meta_waba_id")
+    )
+    unpaid = {
+        r.hub_id: r
+        for r in Restriction.objects.filter(
+            hub__client=client, reason=RestrictionReason.LICENSE_UNPAID, lifted_at__isnull=True
+        )
+    }
+    return [WabaSection(w, [number_row(n) for n in w.numbers.all()], unpaid.get(w.hub_id)) for w in wabas]

@@ -9,7 +9,6 @@ from babel import Locale
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -18,17 +17,7 @@ from clients.models import Client
 from hub.markets import COUNTRY_MARKET
 from partners.models import Partner
 from portal.scope import partner_required
-
-COMPANY_FIELDS = [
-    "company_name",
-    "address_line1",
-    "address_line2",
-    "postal_code",
-    "city",
-    "country",
-    "vat_id",
-    "billing_email",
-]
+from portal.services import COMPANY_FIELDS, company_details_update
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -60,18 +49,6 @@ class CompanyDetailsForm(forms.ModelForm):
 
 def _form_class(party: Client | Partner) -> type[CompanyDetailsForm]:
     return forms.modelform_factory(type(party), form=CompanyDetailsForm, fields=COMPANY_FIELDS)
-
-
-def company_details_update(*, party: Client | Partner, details: dict) -> Client | Partner:
-    """Write the billed company's details (validated with the model's clean). Issued invoices keep their
-    snapshot; the next invoice issued prints these."""
-    with transaction.atomic():
-        locked = type(party).objects.select_for_update().get(pk=party.pk)
-        for field in COMPANY_FIELDS:
-            setattr(locked, field, details[field])
-        locked.full_clean()
-        locked.save(update_fields=COMPANY_FIELDS)
-    return locked
 
 
 def company_details_page(request):

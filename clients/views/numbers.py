@@ -2,14 +2,12 @@
 deletion of one (it stays licensed, and billed, until month end)."""
 
 import datetime as dt
-from dataclasses import dataclass
 
 import phonenumbers
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.formats import date_format
 from django.utils.translation import gettext
@@ -18,58 +16,13 @@ from django.views.decorators.http import require_POST
 
 from billing import clock
 from billing.invoicing.licenses import prorated_fee
-from billing.models import Restriction, RestrictionReason
 from clients.models import Client
+from clients.selectors import number_row, numbers_of
 from hub.models import LicenseTier, PhoneNumber, Waba, e164_error
 from hub.services import number_onboard as number_onboard_service
 from hub.services import number_request_deletion
 from portal.scope import MANAGE_ROLES, client_required
 from portal.templatetags.portal import money
-
-
-@dataclass(frozen=True)
-class NumberRow:
-    number: PhoneNumber
-    licensed_until: dt.date | None  # last day of the latest month the license is invoiced for
-    removed_after: dt.date | None  # a pending deletion takes effect at the end of this day (month end, UTC)
-
-
-@dataclass(frozen=True)
-class WabaSection:
-    waba: Waba
-    rows: list[NumberRow]
-    license_unpaid: Restriction | None
-
-
-def _last_day(month: dt.date) -> dt.date:
-    return clock.next_month(month) - dt.timedelta(days=1)
-
-
-def _row(number: PhoneNumber) -> NumberRow:
-    licensed_until = _last_day(number.licensed_through) if number.licensed_through else None
-    removed_after = None
-    if number.status == PhoneNumber.Status.PENDING_DELETION and number.deletion_requested_at:
-        removed_after = _last_day(clock.month_start(number.deletion_requested_at))
-    return NumberRow(number, licensed_until, removed_after)
-
-
-def numbers_of(client: Client) -> list[WabaSection]:
-    """The client's WABAs with their live numbers and each hub's active LICENSE_UNPAID block. Three queries."""
-    live = PhoneNumber.objects.exclude(status=PhoneNumber.Status.DELETED).select_related("tier")
-    wabas = (
-        Waba.objects.filter(hub__client=client)
-        .select_related("hub")
-        .prefetch_related(Prefetch("numbers", queryset=live))
-        .order_by("hub__hub_id", "name", "meta_waba_id")
-    )
-    unpaid = {
-        r.hub_id: r
-        for r in Restriction.objects.filter(
-            hub__client=client, reason=RestrictionReason.LICENSE_UNPAID, lifted_at__isnull=True
-        )
-    }
-    return [WabaSection(w, [_row(n) for n in w.numbers.all()], unpaid.get(w.hub_id)) for w in wabas]
-
 
 ALREADY_ONBOARDED = _("%(number)s is already onboarded.")
 
@@ -187,6 +140,6 @@ def number_delete(request, number_id: int):
     messages.success(
         request,
         _("Deletion of %(number)s requested. It stays licensed and working until it is removed after %(day)s.")
-        % {"number": number.e164, "day": date_format(_row(number).removed_after)},
+        % {"number": number.e164, "day": date_format(number_row(number).removed_after)},
     )
     return redirect("client:numbers")

@@ -1,0 +1,29 @@
+"""Writes of the portal that concern a party whichever kind it is (a client or a partner)."""
+
+from django.db import transaction
+
+from clients.models import Client
+from partners.models import Partner
+
+COMPANY_FIELDS = [
+    "company_name",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "vat_id",
+    "billing_email",
+]
+
+
+def company_details_update(*, party: Client | Partner, details: dict) -> Client | Partner:
+    """Write the billed company's details (validated with the model's clean). Issued invoices keep their
+    snapshot; the next invoice issued prints these."""
+    with transaction.atomic():
+        locked = type(party).objects.select_for_update().get(pk=party.pk)
+        for field in COMPANY_FIELDS:
+            setattr(locked, field, details[field])
+        locked.full_clean()
+        locked.save(update_fields=COMPANY_FIELDS)
+    return locked
