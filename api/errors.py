@@ -2,7 +2,8 @@
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -74,3 +75,12 @@ def exception_handler(exc, context):
         http_status=response.status_code,
         headers={k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")},
     )
+
+
+def not_found(request, exception=None):
+    """Django's 404 handler (config/urls.py): an unknown URL under /api/ gets the API's error shape, every other
+    URL the portal's page."""
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": "No API endpoint at this address.", "fields": {}}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

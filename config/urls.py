@@ -11,3 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
 ]
+
+handler404 = "api.errors.not_found"

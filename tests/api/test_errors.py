@@ -76,3 +76,13 @@ def test_the_same_idempotency_key_of_another_api_key_is_another_request(world):
     assert first.status_code == 201
     response = world.api("client_b").post("/api/v1/numbers", body, format="json", HTTP_IDEMPOTENCY_KEY="n1")
     assert response.json()["error"]["fields"] == {"waba_id": ["None of your WABAs has this id."]}
+
+
+def test_an_unknown_api_address_answers_in_the_error_shape_and_a_page_address_with_the_portal_page(client, db):
+    api = client.get("/api/v1/no-such-endpoint")
+    assert api.status_code == 404
+    assert api.json() == {"error": {"code": "not_found", "message": "No API endpoint at this address.", "fields": {}}}
+
+    page = client.get("/client-typo/")
+    assert page.status_code == 404
+    assert "There is nothing at this address in your hub." in page.content.decode()
