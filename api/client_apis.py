@@ -3,6 +3,7 @@ starts from `request.auth.client`, so another party's invoice number, hub or num
 
 import re
 import uuid
+from collections.abc import Callable
 
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import HttpResponse
@@ -14,6 +15,7 @@ from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -116,13 +118,11 @@ class InvoicePdfView(APIView):
     """An issued invoice's PDF: the stored file when there is one, else rendered now. Errors stay JSON."""
 
     renderer_classes = [JSONRenderer, PdfRenderer]
-
-    def invoices(self) -> QuerySet[Invoice]:
-        raise NotImplementedError
+    invoices_of: Callable[[Request], QuerySet[Invoice]]  # the key's own invoices (client or partner)
 
     def get(self, request, number: str):
         number = reference_or_404(number, INVOICE_NUMBER)
-        invoice = get_object_or_404(self.invoices().exclude(status=InvoiceStatus.DRAFT), number=number)
+        invoice = get_object_or_404(type(self).invoices_of(request).exclude(status=InvoiceStatus.DRAFT), number=number)
         data = _stored_pdf(invoice) or invoice_pdf_render(invoice=invoice)
         response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
@@ -203,9 +203,7 @@ class InvoicePdf(InvoicePdfView):
     """The invoice's PDF (application/pdf)."""
 
     permission_classes = [ClientKey]
-
-    def invoices(self):
-        return client_invoices(self.request)
+    invoices_of = client_invoices
 
 
 # Credit balances and the ledger -------------------------------------------------------------------------------------
@@ -392,4 +390,3 @@ class TopUp(APIView):
             "balance": CreditAccount.objects.get(hub=hub).balance,
         }
         return Response(TopUpResultSerializer(body).data, status=status.HTTP_201_CREATED)
-

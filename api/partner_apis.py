@@ -81,9 +81,7 @@ class PartnerInvoicePdf(InvoicePdfView):
     """The invoice's PDF (application/pdf)."""
 
     permission_classes = [PartnerKey]
-
-    def invoices(self):
-        return partner_invoices(self.request)
+    invoices_of = partner_invoices
 
 
 # Clients ------------------------------------------------------------------------------------------------------------
@@ -193,4 +191,3 @@ class PartnerClientDetail(APIView):
             Client.objects.select_related("partner"), partner=request.auth.partner, pk=id_or_404(client_id)
         )
         return Response(PartnerClientSerializer(clients_overview([client])[0]).data)
-

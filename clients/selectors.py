@@ -297,9 +297,12 @@ class Chart:
     bars: list = field(default_factory=list)  # rects: x, y, w, h, colour, title
     ticks: list = field(default_factory=list)  # x-axis labels: x, text
     grid: list = field(default_factory=list)  # y-axis lines: y, value
-    zero_y: float | None = None
+    zero_y: Decimal | None = None
     legend: list = field(default_factory=list)  # (label, colour)
     empty: bool = True
+
+
+PIXEL = Decimal("0.1")
 
 
 def _scale(low: Decimal, high: Decimal):
@@ -307,8 +310,8 @@ def _scale(low: Decimal, high: Decimal):
     span = (high - low) or Decimal(1)
     inner = CHART_HEIGHT - 2 * CHART_PAD
 
-    def y(value: Decimal) -> float:
-        return round(CHART_PAD + float((high - value) / span) * inner, 1)
+    def y(value: Decimal) -> Decimal:  # an SVG coordinate, to a tenth of a pixel
+        return (CHART_PAD + (high - value) * inner / span).quantize(PIXEL)
 
     levels = sorted({low, (low + high) / 2, high}) if high != low else [low]
     return y, [(y(v), v) for v in levels]
@@ -349,7 +352,7 @@ def usage_chart(days: list[dt.date], usage: dict[dt.date, dict[str, Decimal]]) -
             seen[category] = colour
             top, bottom = y(base + cost), y(base)
             bars.append({"x": round(_x(index, len(days)) - width / 2, 1), "y": top, "w": width,
-                         "h": round(bottom - top, 1), "colour": colour, "day": day, "category": category,
+                         "h": bottom - top, "colour": colour, "day": day, "category": category,
                          "cost": cost})  # fmt: skip
             base += cost
     labels = dict(Category.choices)

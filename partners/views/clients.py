@@ -21,6 +21,7 @@ from partners.selectors import (
 from portal.scope import partner_required
 
 PAGE_SIZE = 25
+PIXEL = Decimal("0.1")
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, CHART_TOP = 160, 48, 24, 10
 CATEGORY_COLOURS = {
     Category.MARKETING: "#2563eb",
@@ -48,8 +49,8 @@ def client_list(request: HttpRequest) -> HttpResponse:
 @dataclass(frozen=True)
 class Bar:
     x: int
-    y: float
-    height: float
+    y: Decimal
+    height: Decimal
     colour: str
     label: str
 
@@ -71,9 +72,9 @@ def _usage_chart(months: list[MonthUsage]) -> dict:
             amount = month.by_category.get(category.value)
             if not amount:
                 continue
-            height = float(amount / highest) * CHART_HEIGHT
+            height = (amount * CHART_HEIGHT / highest).quantize(PIXEL)  # an SVG length, to a tenth of a pixel
             bottom -= height
-            bars.append(Bar(x, round(bottom, 2), round(height, 2), CATEGORY_COLOURS[category], category.label))
+            bars.append(Bar(x, bottom, height, CATEGORY_COLOURS[category], category.label))
         columns.append(Column(month, x, bars))
     baseline = CHART_TOP + CHART_HEIGHT
     return {
