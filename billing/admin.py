@@ -98,10 +98,6 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
         view = self.admin_site.admin_view(self.post_view)
         return [path("post/", view, name="billing_usagereconciliation_post"), *super().get_urls()]
 
-    def changelist_view(self, request, extra_context=None):
-        extra = {"has_staff_action_permission": self.has_staff_action_permission(request)} | (extra_context or {})
-        return super().changelist_view(request, extra)
-
     def post_view(self, request):
         def perform(form):
             action = staff_actions.staff_usage_reconcile(

@@ -107,6 +107,11 @@ class StaffActionsMixin:
     def has_staff_action_permission(self, request) -> bool:
         return request.user.has_perm("billing.add_staffaction")
 
+    def changelist_view(self, request, extra_context=None):
+        """The list's template shows its staff buttons (Issue now, Post a reconciliation) only to who may use them."""
+        extra = {"has_staff_action_permission": self.has_staff_action_permission(request)} | (extra_context or {})
+        return super().changelist_view(request, extra)
+
     def staff_action_page(
         self, request, queryset, *, form_class: type[StaffActionForm], title: str,
         perform: Callable[[object, StaffActionForm], str], single: bool = False,

@@ -52,10 +52,6 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
         issue_now = self.admin_site.admin_view(self.issue_now_view)
         return [path("issue-now/", issue_now, name="billing_invoice_issue_now"), *super().get_urls()]
 
-    def changelist_view(self, request, extra_context=None):
-        extra = {"has_staff_action_permission": self.has_staff_action_permission(request)} | (extra_context or {})
-        return super().changelist_view(request, extra)
-
     def issue_now_view(self, request):
         def perform(form):
             data = form.cleaned_data

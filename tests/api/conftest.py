@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from api.keys import api_key_create
 from api.throttling import ApiKeyRateThrottle
+from billing import send_permission as permissions
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import topup_issue
 from billing.ledger import ledger_post
@@ -54,9 +56,11 @@ def _media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    from django.core.cache import cache
-
+def _fresh_cache():
+    """Every API test starts with no throttle counters, cached keys or answers, and no hub ids known in memory."""
+    cache.clear()
+    permissions._HUB_PKS.clear()
+    yield
     cache.clear()
 
 

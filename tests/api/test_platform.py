@@ -5,14 +5,12 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 from rest_framework.test import APIClient
 
 from api.keys import api_key_create, api_key_revoke
-from billing import send_permission as permissions
 from billing.ledger import ledger_post
 from billing.models import CreditAccount, EntryKind, LedgerEntry
 from hub.models import MessageUsage, RateCardRate
@@ -28,14 +26,6 @@ USAGE_URL = "/api/v1/usage-events"
 def now():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    permissions._HUB_PKS.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)

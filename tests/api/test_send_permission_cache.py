@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
@@ -41,14 +40,6 @@ BLOCKED = {
 def now():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    permissions._HUB_PKS.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
