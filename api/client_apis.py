@@ -39,12 +39,13 @@ from api.serializers import (
     UsageRowSerializer,
 )
 from billing.invoicing.prepayments import PrepaymentError, topup_issue
-from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, Restriction
+from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, MessageUsage, Restriction
+from billing.onboarding import number_onboard
 from billing.payments.charging import RoundOutcome, invoice_charge_automatically
 from billing.payments.parties import cards_of
 from billing.pdf import invoice_pdf_render
-from hub.models import Hub, LicenseTier, MessageUsage, PhoneNumber, Waba
-from hub.services import number_onboard, number_request_deletion
+from hub.models import Hub, LicenseTier, PhoneNumber, Waba
+from hub.services import number_request_deletion
 
 INVOICE_NUMBER = re.compile(r"[A-Z]{1,4}-\d{4}-\d{1,9}")
 HUB_ID = re.compile(r"HUB-[A-Z0-9]{1,12}")

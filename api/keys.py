@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,6 +12,18 @@ from clients.models import Client
 from partners.models import Partner
 
 _PREFIX_BY_KIND = {ApiKeyKind.CLIENT: "hpc_", ApiKeyKind.PARTNER: "hpp_", ApiKeyKind.SERVICE: "hps_"}
+
+
+# The platform's endpoints cache their service-key lookups (api.platform); a revocation leaves a tombstone.
+KEY_CACHE = "api-key:{key_hash}"
+KEY_SECONDS = 5 * 60  # a safety net: revoking a key invalidates its cached lookup at once
+REVOKED = "revoked"  # the tombstone a revocation leaves, so a lookup read just before it is never cached after it
+REVOKED_SECONDS = 24 * 60 * 60
+
+
+def api_key_cache_forget(*, key_hash: str) -> None:
+    """Called on commit of a revocation: the key stops working at once, in every web process."""
+    cache.set(KEY_CACHE.format(key_hash=key_hash), REVOKED, REVOKED_SECONDS)
 
 
 def key_digest(plaintext: str) -> str:
@@ -45,8 +58,6 @@ def api_key_revoke(*, key: ApiKey, revoked_by=None) -> ApiKey:
             key.revoked_at = timezone.now()
             key.revoked_by = revoked_by
             key.save(update_fields=["revoked_at", "revoked_by"])
-            from api.platform import api_key_cache_forget  # the platform's endpoints cache their key lookups
-
             transaction.on_commit(lambda: api_key_cache_forget(key_hash=key.key_hash))
     return key
 

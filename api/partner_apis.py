@@ -33,12 +33,13 @@ from api.serializers import (
     PartnerInvoiceDetailSerializer,
     PartnerInvoiceFilterSerializer,
 )
-from billing import clock
-from billing.models import Invoice, InvoiceKind, InvoiceStatus, Restriction
-from billing.restrictions import LICENSE_KINDS, OnboardingBlocked
+from billing.models import Invoice, InvoiceStatus, MessageUsage
+from billing.onboarding import client_onboard
+from billing.restrictions import OnboardingBlocked
+from billing.selectors.partners import ClientBillingStatus, client_billing_statuses, clients_with_billing_status
 from clients.models import Client
-from clients.services import client_onboard
-from hub.models import Hub, MessageUsage
+from core import clock
+from hub.models import Hub
 
 
 def partner_invoices(request):
@@ -85,47 +86,27 @@ class PartnerInvoicePdf(InvoicePdfView):
 
 
 # Clients ------------------------------------------------------------------------------------------------------------
-def invoice_state(states: set[str]) -> str:
-    """unpaid if any is unpaid, else pending if any is being charged, else paid; none when there is no invoice."""
-    for state in (InvoiceStatus.UNPAID, InvoiceStatus.PENDING, InvoiceStatus.PAID):
-        if state in states:
-            return str(state)
-    return "none"
-
-
 def clients_overview(clients: list[Client]) -> list[dict]:
-    """Each client with this month's usage, credit balance, license / MCI state and restrictions: five queries
-    whatever the number of clients."""
+    """Each client with this month's usage, credit balance, and its billing status (the same selector as the
+    Partner Hub page): four queries whatever the number of clients."""
     month = clock.month_start(clock.now())
     client_ids = [c.pk for c in clients]
     hubs = list(Hub.objects.filter(client_id__in=client_ids).select_related("credit_account").order_by("hub_id"))
-    hub_ids = [h.pk for h in hubs]
     usage = {
         row["hub_id"]: row
-        for row in MessageUsage.objects.filter(hub_id__in=hub_ids, period=month)
+        for row in MessageUsage.objects.filter(hub_id__in=[h.pk for h in hubs], period=month)
         .values("hub_id")
         .annotate(messages=Count("id"), cost=Sum("cost"))
         .order_by()
     }
-    restrictions = defaultdict(list)
-    for restriction in Restriction.objects.filter(hub_id__in=hub_ids, lifted_at__isnull=True).order_by("started_at"):
-        restrictions[restriction.hub_id].append(restriction)
-    states = defaultdict(set)
-    rows = (
-        Invoice.objects.filter(client_id__in=client_ids, kind__in=[*LICENSE_KINDS, InvoiceKind.MONTH_CLOSING])
-        .exclude(status=InvoiceStatus.DRAFT)
-        .values_list("client_id", "kind", "status")
-        .distinct()
-    )
-    for client_id, kind, state in rows:
-        states[(client_id, "mci" if kind == InvoiceKind.MONTH_CLOSING else "license")].add(state)
+    statuses = client_billing_statuses(clients=clients)
     hubs_of = defaultdict(list)
     for hub in hubs:
         hubs_of[hub.client_id].append(hub)
-    return [_client_row(c, hubs_of[c.pk], usage, restrictions, states, month) for c in clients]
+    return [_client_row(c, hubs_of[c.pk], usage, statuses[c.pk], month) for c in clients]
 
 
-def _client_row(client: Client, hubs: list[Hub], usage: dict, restrictions: dict, states: dict, month) -> dict:
+def _client_row(client: Client, hubs: list[Hub], usage: dict, billing: ClientBillingStatus, month) -> dict:
     return {
         "id": client.pk, "company_name": client.company_name, "country": client.country,
         "billing_email": client.billing_email, "created_at": client.created_at, "currency": client.partner.currency,
@@ -133,11 +114,11 @@ def _client_row(client: Client, hubs: list[Hub], usage: dict, restrictions: dict
         "messages_this_month": sum(usage.get(h.pk, {}).get("messages", 0) for h in hubs),
         "usage_cost_this_month": sum((usage.get(h.pk, {}).get("cost") or Decimal(0) for h in hubs), Decimal(0)),
         "credit_balance": sum((h.credit_account.balance for h in hubs), Decimal(0)),
-        "license_status": invoice_state(states[(client.pk, "license")]),
-        "mci_status": invoice_state(states[(client.pk, "mci")]),
-        "restricted": any(restrictions[h.pk] for h in hubs),
+        "license_status": billing.license_status,
+        "mci_status": billing.mci_status,
+        "restricted": billing.restricted,
         "hubs": [{"hub_id": h.hub_id, "name": h.name, "balance": h.credit_account.balance,
-                  "restrictions": restrictions[h.pk]} for h in hubs],
+                  "restrictions": billing.restrictions_of(h.pk)} for h in hubs],
     }  # fmt: skip
 
 
@@ -150,7 +131,7 @@ class PartnerClientList(generics.GenericAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Client.objects.none()
         clients = Client.objects.filter(partner=self.request.auth.partner).select_related("partner")
-        return clients.order_by("company_name", "id")
+        return clients_with_billing_status(clients).order_by("company_name", "id")
 
     @extend_schema(tags=["partner"], responses={200: PartnerClientSerializer(many=True), **errors(404)})
     def get(self, request):
@@ -188,6 +169,8 @@ class PartnerClientDetail(APIView):
 
     def get(self, request, client_id: str):
         client = get_object_or_404(
-            Client.objects.select_related("partner"), partner=request.auth.partner, pk=id_or_404(client_id)
+            clients_with_billing_status(Client.objects.select_related("partner")),
+            partner=request.auth.partner,
+            pk=id_or_404(client_id),
         )
         return Response(PartnerClientSerializer(clients_overview([client])[0]).data)

@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 
 from api.authentication import ApiKeyAuthentication, ApiKeyUser, key_used
 from api.errors import error_response
-from api.keys import api_key_find, key_digest
+from api.keys import KEY_CACHE, KEY_SECONDS, REVOKED, api_key_find, key_digest
 from api.models import ApiKey, ApiKeyKind
 from api.permissions import ServiceKey
 from api.platform_serializers import (
@@ -41,12 +41,8 @@ from api.platform_serializers import (
 )
 from billing.send_permission import CACHE_KEY as ANSWER_KEY
 from billing.send_permission import MISSING, hub_pk_cached, hub_pk_known, send_permission_cached
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
 
-KEY_CACHE = "api-key:{key_hash}"
-KEY_SECONDS = 5 * 60  # a safety net: revoking a key invalidates its cached lookup at once
-REVOKED = "revoked"  # the tombstone a revocation leaves, so a lookup read just before it is never cached after it
-REVOKED_SECONDS = 24 * 60 * 60
 HUB_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,16}")
 PLATFORM_TAG = "Messaging platform"
 
@@ -68,11 +64,6 @@ def cache_get_many(keys: list[str]) -> list:
         client = backend._platform_client = redis.Redis(connection_pool=pool, single_connection_client=True)
     loads = backend._cache._serializer.loads
     return [None if raw is None else loads(raw) for raw in client.mget([backend.make_key(key) for key in keys])]
-
-
-def api_key_cache_forget(*, key_hash: str) -> None:
-    """Called on commit of a revocation: the key stops working at once, in every web process."""
-    cache.set(KEY_CACHE.format(key_hash=key_hash), REVOKED, REVOKED_SECONDS)
 
 
 def service_key_find_cached(plaintext: str, *, key_hash: str | None = None, cached: object = MISSING) -> ApiKey | None:

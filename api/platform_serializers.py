@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from hub.models import Category
+from billing.models import Category
 
 
 class EventListField(serializers.Field):

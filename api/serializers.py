@@ -6,8 +6,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN
-from billing.models import EntryKind, InvoiceKind, InvoiceStatus
-from hub.models import Category, PhoneNumber
+from billing.models import Category, EntryKind, InvoiceKind, InvoiceStatus
+from hub.models import PhoneNumber
 
 HUB_ID_PATTERN = r"^HUB-[A-Z0-9]{1,12}$"
 MAX_USAGE_DAYS = 93

@@ -366,7 +366,7 @@ def main() -> None:
 
     # Tasks queued while the world is built go to an in-memory broker, not to a Redis someone else may read.
     app.conf.update(task_always_eager=False, broker_url="memory://localhost/")
-    from billing import clock
+    from core import clock
 
     now = clock.now()
     numbers, allowed, blocked, key = build_world(now)

@@ -242,7 +242,7 @@ def build_usage_and_ledger(events: int) -> dict:
         # Event i: number k = i mod N; its j-th event (j = i div N) falls on day j mod 31, combination j mod 15.
         cursor.execute(
             """
-            INSERT INTO hub_messageusage (message_id, hub_id, waba_id, phone_number_id, recipient_country, market,
+            INSERT INTO billing_messageusage (message_id, hub_id, waba_id, phone_number_id, recipient_country, market,
                 category, pricing_model, billable, sent_at, rate_date, rate, cost, currency, period,
                 ledger_entry_id, recorded_at)
             SELECT 'wamid.bench.' || g.i, n.hub_id, n.waba_id, n.number_id, c.country, c.market, c.category, 'PMP',
@@ -293,7 +293,7 @@ def build_usage_and_ledger(events: int) -> dict:
                        u.messages || ' messages'
                 FROM (
                     SELECT hub_id, ledger_entry_id, sum(cost) AS cost, max(sent_at) AS last_sent, count(*) AS messages
-                    FROM hub_messageusage WHERE period = %(period)s GROUP BY hub_id, ledger_entry_id
+                    FROM billing_messageusage WHERE period = %(period)s GROUP BY hub_id, ledger_entry_id
                 ) u JOIN bench_hub b ON b.hub_id = u.hub_id
             ) m
             WINDOW w AS (PARTITION BY m.account_id ORDER BY m.id)
@@ -330,7 +330,7 @@ def vacuum_analyze() -> None:
 
     with connection.cursor() as cursor:
         for table in (
-            "hub_messageusage",
+            "billing_messageusage",
             "billing_ledgerentry",
             "billing_creditaccount",
             "hub_hub",
@@ -359,7 +359,7 @@ def audit_or_exit(what: str) -> float:
 
 # --- the floor and the timed run -------------------------------------------------------------------------------
 
-FLOOR_SQL = "SELECT hub_id, SUM(cost) FROM hub_messageusage WHERE period = %s GROUP BY hub_id"
+FLOOR_SQL = "SELECT hub_id, SUM(cost) FROM billing_messageusage WHERE period = %s GROUP BY hub_id"
 
 
 def floor_seconds(runs: int = 3) -> tuple[float, int]:
@@ -435,9 +435,10 @@ def pdf_hub_close():
 
     from billing.invoicing.month_close import month_close
     from billing.ledger import Posting, entry_ids_reserve, ledger_post_many
+    from billing.onboarding import hub_open, number_onboard
     from clients.models import Client
     from hub.models import LicenseTier, MessageUsage
-    from hub.services import hub_create, number_onboard, waba_create
+    from hub.services import waba_create
     from partners.models import Partner
 
     numbers_, categories = 5, CATEGORIES[:2]
@@ -452,7 +453,7 @@ def pdf_hub_close():
             country="DE",
             billing_email="pdf@bench.example",
         )
-        hub = hub_create(client=client, name="PDF hub", hub_id="HUB-BPDF0001")
+        hub = hub_open(client=client, name="PDF hub", hub_id="HUB-BPDF0001")
         waba = waba_create(hub=hub, meta_waba_id="99000000001", name="PDF WABA", timezone="UTC")
         tier = LicenseTier.objects.get(code="regular")
         numbers = [

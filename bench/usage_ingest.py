@@ -21,13 +21,15 @@ CATEGORIES = ["marketing", "marketing", "utility", "authentication", "service"]
 
 
 def build_world():
+    from billing.onboarding import hub_open, number_onboard
+    from billing.usage.rate_card import rate_card_load
     from clients.models import Client
     from hub.models import LicenseTier
-    from hub.rate_card import rate_card_load
-    from hub.services import hub_create, number_onboard, waba_create
+    from hub.services import waba_create
     from partners.models import Partner, Plan
 
-    with open(Path(__file__).resolve().parent.parent / "hub/data/rate_card_sample.csv", encoding="utf-8") as f:
+    sample = Path(__file__).resolve().parent.parent / "billing/usage/data/rate_card_sample.csv"
+    with open(sample, encoding="utf-8") as f:
         rate_card_load(lines=f, source="sample")
     partner = Partner.objects.create(
         name="Bench",
@@ -44,7 +46,7 @@ def build_world():
             partner=partner, company_name=f"Client {h}", country="DE", billing_email=f"c{h}@bench.example"
         )
         waba = waba_create(
-            hub=hub_create(client=client, name=f"Hub {h}"),
+            hub=hub_open(client=client, name=f"Hub {h}"),
             meta_waba_id=f"{500000 + h}",
             name=f"W{h}",
             timezone="Europe/Berlin",
@@ -83,7 +85,7 @@ def ingest(batches) -> int:
     import time_machine
     from django.db import connection
 
-    from hub.usage import usage_record_batch
+    from billing.usage.ingest import usage_record_batch
 
     connection.close()  # never share the parent's socket across fork
     with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
@@ -126,8 +128,8 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from billing.audit import ledger_audit
+    from billing.usage.ingest import usage_record_batch
     from hub.models import MessageUsage
-    from hub.usage import usage_record_batch
 
     numbers = build_world()
     print(

@@ -6,10 +6,9 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Round
 
-from billing import clock
-from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry
+from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, MessageUsage
 from billing.money import micros
-from hub.models import MessageUsage
+from core import clock
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
 

@@ -7,17 +7,19 @@ of defence against a concurrent duplicate.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.db import connection, transaction
 from djmoney.money import Money
 
-from billing import clock
 from billing.models import NEGATIVE_KINDS, POSITIVE_KINDS, CreditAccount, EntryKind, LedgerEntry
 from billing.queue import enqueue_on_commit
 from billing.sql import copy_objects, ids_reserve, one_of
+from core import clock
 
 SIX_PLACES = Decimal("0.000001")
 CENT = Decimal("0.01")
@@ -29,6 +31,11 @@ ENTRY_KINDS = frozenset(EntryKind.values)  # .values builds a new list on every 
 
 class LedgerError(Exception):
     """A posting the ledger refuses; nothing was written."""
+
+
+class PeriodClosedMeanwhile(LedgerError):
+    """A month was closed between reading the accounts and locking them: nothing was written; post the batch again
+    (the retry counts the cost in the next open month)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,101 @@ def accounts_lock(account_ids: Iterable[int]) -> dict[int, CreditAccount]:
     if missing:
         raise LedgerError(f"Unknown credit account(s): {sorted(missing)}")
     return accounts
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCharge:
+    """One message's cost to a credit account (0 for a message that costs nothing), at its event time."""
+
+    account_id: int
+    message_id: str
+    occurred_at: dt.datetime
+    cost: Decimal
+    currency: str
+
+
+# What `usage_batch_post` tells the caller to write for each charge: (index in `charges`, period, entry id or None).
+UsagePlacement = tuple[int, dt.date, int | None]
+
+
+def usage_batch_post(
+    *, charges: Sequence[UsageCharge], rows_write: Callable[[list[UsagePlacement]], None]
+) -> list[LedgerEntry]:
+    """Debit a batch of rated messages: one USAGE entry per (account, billing period) that cost anything, keyed by
+    the hash of its message ids (a replayed batch posts nothing), and have `rows_write` write the messages' own rows
+    in the same transaction, each with the period it counts in and the id of the entry that debits it.
+
+    The ledger owns the protocol. On PostgreSQL it locks late: the periods are read without a lock, the entry ids
+    are reserved, the caller's rows are written, and only then are the accounts locked (primary-key order) for the
+    debits, so concurrent batches wait on each other only briefly. If a month was closed in between, the whole
+    transaction is abandoned with PeriodClosedMeanwhile and the caller posts the batch again. Elsewhere the
+    accounts are locked first."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _usage_lock_late(charges, rows_write)
+        return _usage_lock_first(charges, rows_write)
+
+
+def _usage_lock_first(charges: Sequence[UsageCharge], rows_write) -> list[LedgerEntry]:
+    accounts = accounts_lock(c.account_id for c in charges)
+    groups = _usage_groups(charges, {a.id: a.closed_through for a in accounts.values()})
+    postings, keys = _usage_postings(charges, groups)
+    entries = post_locked(accounts=accounts, postings=postings)
+    rows_write(_usage_placements(charges, groups, {key: entry.id for key, entry in zip(keys, entries, strict=True)}))
+    return entries
+
+
+def _usage_lock_late(charges: Sequence[UsageCharge], rows_write) -> list[LedgerEntry]:
+    account_ids = {c.account_id for c in charges}
+    closed = dict(CreditAccount.objects.filter(one_of("id", account_ids)).values_list("id", "closed_through"))
+    groups = _usage_groups(charges, closed)
+    postings, keys = _usage_postings(charges, groups)
+    ids = entry_ids_reserve(len(postings)) if postings else []
+    postings = [replace(posting, entry_id=entry_id) for posting, entry_id in zip(postings, ids, strict=True)]
+    rows_write(_usage_placements(charges, groups, dict(zip(keys, ids, strict=True))))
+    accounts = accounts_lock(closed)
+    if any(accounts[account_id].closed_through != closed_through for account_id, closed_through in closed.items()):
+        raise PeriodClosedMeanwhile
+    return post_locked(accounts=accounts, postings=postings)
+
+
+def _usage_groups(charges: Sequence[UsageCharge], closed: dict[int, dt.date | None]) -> dict[tuple, list[int]]:
+    """Charge indexes by (credit account, billing period the cost counts in)."""
+    groups: dict[tuple[int, dt.date], list[int]] = defaultdict(list)
+    for index, charge in enumerate(charges):
+        period = period_for(closed_through=closed[charge.account_id], occurred_at=charge.occurred_at)
+        groups[(charge.account_id, period)].append(index)
+    return groups
+
+
+def _usage_postings(charges: Sequence[UsageCharge], groups: dict[tuple, list[int]]) -> tuple[list[Posting], list]:
+    keys, postings = [], []
+    for (account_id, period), members in groups.items():
+        total = sum((charges[i].cost for i in members), Decimal(0))
+        if total == 0:
+            continue
+        digest = hashlib.sha256("\n".join(sorted(charges[i].message_id for i in members)).encode()).hexdigest()
+        postings.append(
+            Posting(
+                account_id=account_id,
+                kind=EntryKind.USAGE,
+                amount=Money(-total, charges[members[0]].currency),
+                key=f"usage:{account_id}:{period:%Y-%m}:{digest}",
+                occurred_at=max(charges[i].occurred_at for i in members),
+                reference=f"{len(members)} messages",
+            )
+        )
+        keys.append((account_id, period))
+    return postings, keys
+
+
+def _usage_placements(charges: Sequence[UsageCharge], groups: dict, entry_ids: dict) -> list[UsagePlacement]:
+    """Each charge with its period and the entry that debits it (none for a message that cost nothing)."""
+    return [
+        (index, period, entry_ids.get((account_id, period)) if charges[index].cost else None)
+        for (account_id, period), members in groups.items()
+        for index in members
+    ]
 
 
 def ledger_post(

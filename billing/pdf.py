@@ -18,10 +18,9 @@ from django.utils import dateformat
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
+from billing.markets import COUNTRY_NAMES, market_label
+from billing.models import Category, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, MessageUsage
 from billing.money import cents
-from hub.markets import COUNTRY_NAMES, market_label
-from hub.models import Category, MessageUsage
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$"}
 MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper

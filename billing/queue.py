@@ -9,12 +9,11 @@ logger = logging.getLogger(__name__)
 
 
 def enqueue_on_commit(task_name: str, *args) -> None:
-    """Send `task_name` after commit. A broker outage is logged, not raised: the data is already committed and the
+    """Send (the tasks are registered by BillingConfig.ready, so settings such as always-eager apply).
+    Send `task_name` after commit. A broker outage is logged, not raised: the data is already committed and the
     scheduled sweeps (daily new-number invoices, delivery retries) pick up what a lost message missed."""
 
     def send() -> None:
-        import billing.tasks  # noqa: F401 -- registers the tasks, so settings such as always-eager apply
-
         try:
             current_app.tasks[task_name].apply_async(args=args)
         except Exception:  # noqa: BLE001 -- any broker failure; the sweep recovers

@@ -21,12 +21,12 @@ from django.db import transaction
 from django.db.models import DecimalField, Sum
 from djmoney.money import Money
 
-from billing import clock
 from billing.ledger import Posting, accounts_lock, post_locked
-from billing.models import CreditAccount, EntryKind, LedgerEntry, UsageReconciliation
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, UsageReconciliation
 from billing.money import cents, micros
 from billing.sql import one_of
-from hub.models import MessageUsage, Waba
+from core import clock
+from hub.models import Waba
 
 COLUMNS = ["date", "waba_id", "currency", "cost"]
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Q
 
-from billing import clock
 from billing.models import (
     BLOCKS_OF,
     Blocks,
@@ -25,7 +24,9 @@ from billing.models import (
     Restriction,
     RestrictionReason,
 )
+from billing.send_permission import send_permission_forget
 from billing.sql import one_of
+from core import clock
 
 LICENSE_KINDS = (InvoiceKind.LICENSE, InvoiceKind.LICENSE_NEW_NUMBERS)
 LIFTED_BECAUSE = {
@@ -51,12 +52,6 @@ class OnboardingBlocked(Exception):
 class RestrictionChanges:
     started: list[Restriction] = field(default_factory=list)
     lifted: list[Restriction] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class SendPermission:
-    allowed: bool
-    reasons: list[dict]
 
 
 def _desired_for_hubs(hub_ids: Sequence[int]) -> dict[Key, str]:
@@ -151,8 +146,6 @@ def _announce(changes: RestrictionChanges) -> None:
     """Tell whoever caches the answer to "may this hub send?" that it changed, once the transaction commits."""
     hub_ids = {r.hub_id for r in changes.started + changes.lifted if r.hub_id}
     if hub_ids:
-        from billing.send_permission import send_permission_forget
-
         transaction.on_commit(lambda: send_permission_forget(hub_ids=hub_ids))
 
 

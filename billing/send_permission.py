@@ -12,11 +12,11 @@ goes to the database; so an answer read before a change can never be stored afte
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.core.cache import cache
 
 from billing.models import Blocks, Restriction
-from billing.restrictions import SendPermission
 from hub.models import Hub
 
 CACHE_KEY = "send-permission:{hub_pk}"
@@ -26,6 +26,12 @@ FORGOTTEN_SECONDS = 10  # longer than any read of the restrictions can take
 ANSWER_SECONDS = 15 * 60  # a safety net only: every change invalidates the answer at once
 HUB_PKS_KEPT = 100_000
 _HUB_PKS: dict[str, int] = {}  # public hub id -> primary key, in this process
+
+
+@dataclass(frozen=True)
+class SendPermission:
+    allowed: bool
+    reasons: list[dict]
 
 
 def send_permission(*, hub_pk: int) -> SendPermission:

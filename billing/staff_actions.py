@@ -14,7 +14,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 from djmoney.money import Money
 
-from billing import clock
 from billing.emails import invoice_email_send
 from billing.invoicing.licenses import license_issue
 from billing.invoicing.month_close import month_close
@@ -38,6 +37,7 @@ from billing.payments.refunds import credit_refund_record, payment_refund_record
 from billing.pdf import InvoicePdfError, invoice_pdf_render, invoice_pdf_store
 from billing.reconciliation import ReconciliationError, reconciliation_parse, usage_reconcile
 from billing.restrictions import RestrictionError, restriction_lift
+from core import clock
 from hub.models import Hub
 from partners.models import Partner
 

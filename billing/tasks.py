@@ -6,7 +6,6 @@ import logging
 from celery import shared_task
 from django.db import OperationalError, transaction
 
-from billing import clock
 from billing.audit import audit_run_record
 from billing.invoicing import calendar
 from billing.invoicing.licenses import license_issue, new_numbers_issue, new_numbers_sweep, numbers_deletion_finalize
@@ -15,6 +14,7 @@ from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
 from billing.models import Invoice
 from billing.restrictions import restrictions_evaluate
+from core import clock
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN
 from billing.models import InvoiceStatus
-from clients.selectors import CLIENT_INVOICE_KINDS, SHOWN_STATUSES
+from billing.selectors.clients import CLIENT_INVOICE_KINDS, SHOWN_STATUSES
 
 
 def _amount_field(label, *, minimum: Decimal, help_text="") -> forms.DecimalField:

@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from hub.company import CompanyDetails, Role
+from core.company import CompanyDetails, Role
 
 
 class Client(CompanyDetails):

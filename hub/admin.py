@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from hub.models import Hub, LicenseTier, MessageUsage, PhoneNumber, RateCardRate, Waba
+from billing.models import MessageUsage, RateCardRate
+from hub.models import Hub, LicenseTier, PhoneNumber, Waba
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,7 +43,7 @@ class HubAdmin(admin.ModelAdmin):
         return hub.credit_account.balance_money
 
     def has_add_permission(self, request):
-        return False  # hubs are created with their credit account by hub_create (seed, onboarding)
+        return False  # hubs are created with their credit account by billing.onboarding.hub_open (seed, onboarding)
 
 
 class PhoneNumberInline(admin.TabularInline):

@@ -1,6 +1,5 @@
 import secrets
 import zoneinfo
-from decimal import Decimal
 from functools import lru_cache
 
 import phonenumbers
@@ -9,8 +8,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
-
-from hub.markets import MARKETS
 
 HUB_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud on the phone to support
 
@@ -48,16 +45,6 @@ def validate_e164(value: str) -> None:
     error = e164_error(value)
     if error:
         raise ValidationError(error[0].upper() + error[1:] + ".")
-
-
-class Category(models.TextChoices):
-    """Meta's per-message pricing categories."""
-
-    MARKETING = "marketing", _("Marketing")
-    UTILITY = "utility", _("Utility")
-    AUTHENTICATION = "authentication", _("Authentication")
-    AUTHENTICATION_INTERNATIONAL = "authentication_international", _("Authentication (international)")
-    SERVICE = "service", _("Service")
 
 
 class Hub(models.Model):
@@ -160,81 +147,3 @@ class PhoneNumber(models.Model):
 
     def __str__(self) -> str:
         return self.e164
-
-
-class RateCardRate(models.Model):
-    """One Meta per-message rate: valid from its effective date until a later row for the same key."""
-
-    effective_date = models.DateField()
-    currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
-    market = models.CharField(max_length=40)
-    category = models.CharField(max_length=40, choices=Category.choices)
-    rate = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(Decimal(0))])
-    loaded_at = models.DateTimeField(auto_now_add=True)
-    source = models.CharField(max_length=200, blank=True, help_text=_("File the rate was loaded from."))
-
-    class Meta:
-        ordering = ["-effective_date", "currency", "market", "category"]
-        verbose_name = "rate card rate"
-        constraints = [
-            models.UniqueConstraint(
-                fields=["effective_date", "currency", "market", "category"], name="rate_card_key_unique"
-            ),
-            models.CheckConstraint(condition=models.Q(rate__gte=0), name="rate_not_negative"),
-            models.CheckConstraint(condition=models.Q(currency__in=settings.CURRENCIES), name="rate_currency_known"),
-            models.CheckConstraint(condition=models.Q(market__in=sorted(MARKETS)), name="rate_market_known"),
-            models.CheckConstraint(condition=models.Q(category__in=Category.values), name="rate_category_known"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.effective_date} {self.currency} {self.market} {self.category} {self.rate}"
-
-
-class MessageUsage(models.Model):
-    """One message status event as Meta prices it, rated in the hub's currency.
-
-    Billable messages with a cost are debited through one USAGE ledger entry per (hub, period, ingest batch);
-    `ledger_entry` points at it, and the audit proves the entry equals the sum of its messages.
-    """
-
-    message_id = models.CharField(max_length=128, unique=True)
-    # hub and waba are copies of phone_number's WABA and hub, kept for the usage queries' indexes. They carry no
-    # database foreign key or single-column index of their own: ingestion writes thousands of rows a second and
-    # each FK check costs as much as the row itself. phone_number keeps its FK; `billing_audit` proves the copies.
-    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="usage", db_index=False, db_constraint=False)
-    waba = models.ForeignKey(Waba, on_delete=models.PROTECT, related_name="usage", db_index=False, db_constraint=False)
-    phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="usage")
-    recipient_country = models.CharField(max_length=2)
-    market = models.CharField(max_length=40)
-    category = models.CharField(max_length=40, choices=Category.choices)
-    pricing_model = models.CharField(max_length=10, default="PMP")
-    billable = models.BooleanField()
-    sent_at = models.DateTimeField()
-    rate_date = models.DateField(help_text=_("The day in the WABA's time zone whose rate applies."))
-    rate = models.DecimalField(max_digits=12, decimal_places=6)
-    cost = models.DecimalField(max_digits=12, decimal_places=6)
-    currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
-    period = models.DateField(help_text=_("First day of the billing month the cost counts in."))
-    ledger_entry = models.ForeignKey(
-        "billing.LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
-    )
-    recorded_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-sent_at"]
-        verbose_name = "message usage"
-        verbose_name_plural = "message usage"
-        indexes = [
-            models.Index(fields=["hub", "period"]),
-            models.Index(fields=["waba", "sent_at"]),
-        ]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(cost__gte=0), name="usage_cost_not_negative"),
-            models.CheckConstraint(
-                condition=models.Q(billable=True) | models.Q(cost=0), name="usage_non_billable_costs_nothing"
-            ),
-            models.CheckConstraint(condition=models.Q(currency__in=settings.CURRENCIES), name="usage_currency_known"),
-        ]
-
-    def __str__(self) -> str:
-        return self.message_id

@@ -4,25 +4,18 @@ import datetime as dt
 
 from django.db import transaction
 
-from billing import clock
-from billing.models import CreditAccount
 from clients.models import Client
+from core import clock
 from hub.models import Hub, LicenseTier, PhoneNumber, Waba
 
 
 def hub_create(*, client: Client, name: str, hub_id: str | None = None) -> Hub:
-    """A hub in its owner's currency (the partner's), with its credit account."""
-    with transaction.atomic():
-        hub = Hub(client=client, name=name, currency=client.partner.currency)
-        if hub_id:
-            hub.hub_id = hub_id
-        hub.full_clean()
-        hub.save()
-        CreditAccount.objects.create(hub=hub, currency=hub.currency)
-        # A new hub's balance is 0.00: outbound messaging is blocked until it is funded (the ledger lifts it).
-        from billing.restrictions import restrictions_evaluate
-
-        restrictions_evaluate(hub_ids=[hub.id])
+    """A hub in its owner's currency (the partner's); `billing.onboarding.hub_open` adds its credit account."""
+    hub = Hub(client=client, name=name, currency=client.partner.currency)
+    if hub_id:
+        hub.hub_id = hub_id
+    hub.full_clean()
+    hub.save()
     return hub
 
 
@@ -33,7 +26,7 @@ def waba_create(*, hub: Hub, meta_waba_id: str, name: str, timezone: str = "UTC"
     return waba
 
 
-def number_onboard(
+def number_create(
     *,
     waba: Waba,
     e164: str,
@@ -41,17 +34,12 @@ def number_onboard(
     onboarded_at: dt.datetime | None = None,
     display_name: str = "",
 ) -> PhoneNumber:
-    """Onboard a number; one onboarded after the 1st gets its pro-rated License Invoice – New Numbers, queued for
-    when this transaction commits (the daily billing sweep catches any that a lost task missed)."""
-    from billing.invoicing.licenses import new_numbers_on_onboard
-
-    with transaction.atomic():
-        number = PhoneNumber(
-            waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()
-        )
-        number.full_clean()
-        number.save()
-        new_numbers_on_onboard(number=number)
+    """A number on `waba`; its license is billed by `billing.onboarding.number_onboard`."""
+    number = PhoneNumber(
+        waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()
+    )
+    number.full_clean()
+    number.save()
     return number
 
 

@@ -3,8 +3,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from hub.company import normalize_vat_id, vat_id_error
-from hub.markets import COUNTRY_NAMES
+from billing.markets import COUNTRY_NAMES
+from core.company import normalize_vat_id, vat_id_error
 from partners.models import Plan
 
 COUNTRY_CHOICES = sorted(COUNTRY_NAMES.items(), key=lambda item: item[1])

@@ -1,4 +1,4 @@
-"""Writes on partners: the plan, and onboarding a client with its first hub."""
+"""Writes on partners: the plan (onboarding a client with its first hub is `billing.onboarding`)."""
 
 import datetime as dt
 import logging
@@ -6,11 +6,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from billing import clock
-from clients.models import Client
-from clients.services import client_onboard
-from hub.models import Hub
-from hub.services import hub_create
+from core import clock
 from partners.models import Partner, Plan
 
 logger = logging.getLogger(__name__)
@@ -41,12 +37,3 @@ def partner_plan_change(*, partner: Partner, plan: Plan, changed_by_id: int | No
             locked.save(update_fields=["plan"])
             logger.info("partner %s plan %s -> %s by user %s", locked.pk, previous.code, plan.code, changed_by_id)
     return PlanChange(partner=locked, previous=previous, plan=plan, applies_from=plan_applies_from())
-
-
-def client_with_hub_onboard(*, partner: Partner, hub_name: str, **details) -> tuple[Client, Hub]:
-    """A new client under `partner` with its first hub, both or neither. Refused (OnboardingBlocked) while the
-    partner's onboarding is blocked; ValidationError for bad company details."""
-    with transaction.atomic():
-        client = client_onboard(partner=partner, **details)
-        hub = hub_create(client=client, name=hub_name)
-    return client, hub

@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from billing.markets import COUNTRY_MARKET
 from clients.models import Client
-from hub.markets import COUNTRY_MARKET
 from partners.models import Partner
 from portal.scope import partner_required
 from portal.services import COMPANY_FIELDS, company_details_update

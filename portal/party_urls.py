@@ -4,7 +4,7 @@ so each hub's namespace (`client:…`, `partner:…`) has the same names."""
 
 from django.urls import path
 
-from api import pages as api_key_pages
+from portal import key_pages as api_key_pages
 from portal import payment_pages
 
 party_urlpatterns = [

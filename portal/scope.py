@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from clients.models import Client
-from hub.company import Role
+from core.company import Role
 from partners.models import Partner
 
 # Roles allowed to move money or change billing settings; viewers only look.

@@ -5,9 +5,9 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
+from billing.onboarding import hub_open
 from clients.models import Client
 from hub.models import Hub, LicenseTier, PhoneNumber, Waba
-from hub.services import hub_create
 from partners.models import Partner, Plan
 
 
@@ -44,7 +44,7 @@ class ClientFactory(factory.django.DjangoModelFactory):
 
 
 class HubFactory(factory.django.DjangoModelFactory):
-    """Creates through `hub_create`, so every hub has its credit account in its owner's currency."""
+    """Creates through `billing.onboarding.hub_open`, so every hub has its credit account in its owner's currency."""
 
     class Meta:
         model = Hub
@@ -54,7 +54,7 @@ class HubFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        return hub_create(**kwargs)
+        return hub_open(**kwargs)
 
 
 class WabaFactory(factory.django.DjangoModelFactory):

@@ -18,11 +18,19 @@ from billing.audit import audit_run_record
 from billing.invoicing.licenses import license_issue
 from billing.invoicing.settlement import credit_note_issue, invoice_mark_unpaid
 from billing.ledger import ledger_post
-from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, StaffAction, UsageReconciliation
+from billing.models import (
+    AuditRun,
+    CreditAccount,
+    EntryKind,
+    LedgerEntry,
+    MessageUsage,
+    RateCardRate,
+    StaffAction,
+    UsageReconciliation,
+)
 from billing.reconciliation import reconciliation_parse, usage_reconcile
+from billing.usage.ingest import usage_record_batch
 from clients.models import ClientMembership
-from hub.models import MessageUsage, RateCardRate
-from hub.usage import usage_record_batch
 from partners.models import Partner, PartnerMembership
 from tests.factories import PhoneNumberFactory, UserFactory
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from billing import clock
 from billing.invoicing.licenses import license_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
 from billing.models import Invoice
+from core import clock
 from hub.models import Hub
 from partners.models import Partner
 

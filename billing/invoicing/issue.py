@@ -13,12 +13,12 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from billing import clock
 from billing.invoicing.tax import TaxTreatment, tax_treatment
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.money import cents
 from billing.queue import enqueue_on_commit
 from billing.sql import copy_objects, copy_rows, one_of
+from core import clock
 
 CARD_FEE_RATE = Decimal("0.04")
 

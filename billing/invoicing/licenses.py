@@ -10,12 +10,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q
 
-from billing import clock
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
 from billing.money import cents
 from billing.queue import enqueue_on_commit
 from billing.sql import one_of
+from core import clock
 from hub.models import Hub, LicenseTier, PhoneNumber
 
 LIVE = (PhoneNumber.Status.ACTIVE, PhoneNumber.Status.PENDING_DELETION)

@@ -24,13 +24,13 @@ from django.db import transaction
 from django.db.models import Case, CharField, Exists, F, Min, OuterRef, Q, Sum, Value, When
 from djmoney.money import Money
 
-from billing import clock
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.ledger import Posting, accounts_lock, post_locked
-from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, LedgerEntry
+from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, LedgerEntry, MessageUsage
 from billing.money import cents, micros
 from billing.sql import one_of
-from hub.models import Hub, MessageUsage
+from core import clock
+from hub.models import Hub
 
 BUCKETS = {
     EntryKind.FUNDS_ADDED: "A", EntryKind.FUNDS_RETURNED: "A", EntryKind.USAGE: "U", EntryKind.ROUNDING: "U",

@@ -3,10 +3,10 @@
 import datetime as dt
 from collections.abc import Sequence
 
-from billing import clock
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
 from billing.sql import one_of
+from core import clock
 from partners.models import Partner
 
 

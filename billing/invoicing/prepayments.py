@@ -6,11 +6,11 @@ import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 
-from billing import clock
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.models import CreditAccount, Invoice, InvoiceKind
 from billing.money import is_cents
 from billing.sql import one_of
+from core import clock
 from hub.models import Hub
 
 TOPUP_MIN = Decimal("10.00")

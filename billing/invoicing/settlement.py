@@ -6,12 +6,12 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
-from billing import clock
 from billing.invoicing.issue import numbers_take, sequence_lock
 from billing.ledger import Posting, accounts_lock, post_locked
 from billing.models import CreditAccount, CreditNote, EntryKind, Invoice, InvoiceKind, InvoiceStatus
 from billing.money import is_cents
 from billing.restrictions import restrictions_evaluate
+from core import clock
 
 
 class InvoiceStateError(ValueError):

@@ -4,7 +4,7 @@ VAT ID: 0%, reverse charge; EU without a VAT ID: 19%; outside the EU: 0%, not su
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hub.company import EU_COUNTRIES
+from core.company import EU_COUNTRIES
 
 GERMAN_VAT = Decimal("0.19")
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from billing import clock, stripe_api
+from billing import stripe_api
 from billing.invoicing.settlement import credit_note_issue, invoice_mark_paid
 from billing.ledger import accounts_lock
 from billing.models import (
@@ -42,6 +42,7 @@ from billing.payments.errors import AttemptBusy, InvoiceNotPayable, PaymentRefus
 from billing.payments.methods import stripe_customer_id
 from billing.payments.parties import party_of
 from billing.queue import enqueue_on_commit
+from core import clock
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from billing import clock
 from billing.invoicing.settlement import invoice_mark_unpaid
 from billing.models import (
     OPEN_ATTEMPT_STATUSES,
@@ -42,6 +41,7 @@ from billing.payments.attempts import (
 from billing.payments.errors import AttemptBusy, InvoiceNotPayable
 from billing.payments.parties import cards_of, party_of
 from billing.queue import enqueue_on_commit
+from core import clock
 
 logger = logging.getLogger(__name__)
 

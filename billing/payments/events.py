@@ -11,11 +11,12 @@ import logging
 from django.db import transaction
 from django.db.models import F
 
-from billing import clock, stripe_api
+from billing import stripe_api
 from billing.models import PaymentAttempt, StripeEvent, StripeEventStatus
 from billing.payments.attempts import attempt_record
 from billing.payments.methods import setup_intent_succeeded
 from billing.payments.refunds import refunds_sync
+from core import clock
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing import clock, stripe_api
+from billing import stripe_api
 from billing.models import (
     OPEN_ATTEMPT_STATUSES,
     AttemptPurpose,
@@ -28,6 +28,7 @@ from billing.payments.eligibility import method_check
 from billing.payments.errors import PaymentRefused
 from billing.payments.fx import VOUCHER_CURRENCY, brl_quote
 from billing.payments.parties import Party, methods_of, party_of
+from core import clock
 
 PAYABLE = (InvoiceStatus.PENDING, InvoiceStatus.UNPAID)
 CARD = PaymentMethodKind.CARD

@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import transaction
 from djmoney.money import Money
 
-from billing import clock, stripe_api
+from billing import stripe_api
 from billing.ledger import Posting, post_locked
 from billing.models import (
     AttemptStatus,
@@ -34,6 +34,7 @@ from billing.money import cents, is_cents
 from billing.payments.attempts import Locked, attempt_lock
 from billing.payments.eligibility import ELIGIBILITY
 from billing.payments.errors import PaymentRefused
+from core import clock
 from hub.models import Hub
 
 logger = logging.getLogger(__name__)

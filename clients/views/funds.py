@@ -8,11 +8,11 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import clock
 from billing.credit_settings import CreditSettingsError, credit_settings_update, topup_pay
 from billing.invoicing.prepayments import PrepaymentError
-from clients import selectors
+from billing.selectors import clients as selectors
 from clients.forms import AddFundsForm, AutoRenewalForm, MonthlyPrepaymentForm
+from core import clock
 from portal.scope import client_required
 from portal.templatetags.portal import money
 

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from billing.pdf import InvoicePdfError, invoice_pdf_render
-from clients import selectors
+from billing.selectors import clients as selectors
 from clients.forms import InvoiceFilterForm
 from portal.scope import client_required
 

@@ -14,12 +14,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from billing import clock
 from billing.invoicing.licenses import prorated_fee
+from billing.onboarding import number_onboard as number_onboard_service
+from billing.selectors.clients import number_row, numbers_of
 from clients.models import Client
-from clients.selectors import number_row, numbers_of
+from core import clock
 from hub.models import LicenseTier, PhoneNumber, Waba, e164_error
-from hub.services import number_onboard as number_onboard_service
 from hub.services import number_request_deletion
 from portal.scope import MANAGE_ROLES, client_required
 from portal.templatetags.portal import money

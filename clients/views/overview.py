@@ -2,7 +2,7 @@
 
 from django.shortcuts import render
 
-from clients import selectors
+from billing.selectors import clients as selectors
 from portal.scope import client_required
 
 

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import hub.company
+import core.company
 from django.conf import settings
 from django.db import migrations, models
 
@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('address_line2', models.CharField(blank=True, max_length=200, verbose_name='address (line 2)')),
                 ('postal_code', models.CharField(blank=True, max_length=20, verbose_name='postal code')),
                 ('city', models.CharField(blank=True, max_length=100, verbose_name='city')),
-                ('country', models.CharField(max_length=2, validators=[hub.company.validate_country], verbose_name='country')),
+                ('country', models.CharField(max_length=2, validators=[core.company.validate_country], verbose_name='country')),
                 ('vat_id', models.CharField(blank=True, max_length=20, verbose_name='VAT ID')),
                 ('billing_email', models.EmailField(max_length=254, verbose_name='billing email')),
                 ('name', models.CharField(max_length=200, verbose_name='display name')),

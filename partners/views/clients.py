@@ -8,16 +8,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from hub.models import Category
-from partners.forms import ClientListForm
-from partners.selectors import (
+from billing.models import Category
+from billing.selectors.partners import (
     MonthUsage,
+    client_billing_statuses,
     client_hubs,
     client_rows,
     partner_client_get,
-    restrictions_by_client,
     usage_months,
 )
+from partners.forms import ClientListForm
 from portal.scope import partner_required
 
 PAGE_SIZE = 25
@@ -39,9 +39,9 @@ def client_list(request: HttpRequest) -> HttpResponse:
     options = form.options()
     rows = client_rows(partner=request.membership.party, **options)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    restrictions = restrictions_by_client(client_ids=[client.pk for client in page])
+    statuses = client_billing_statuses(clients=list(page))
     for client in page:
-        client.active_restrictions = restrictions.get(client.pk, [])
+        client.billing = statuses[client.pk]
     context = {"form": form, "page": page, "currency": request.membership.party.currency, **options}
     return render(request, "partners/clients.html", context)
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from billing.models import InvoiceLine, InvoiceStatus
 from billing.pdf import invoice_pdf_render
-from partners.selectors import plan_invoice_get, plan_invoices
+from billing.selectors.partners import plan_invoice_get, plan_invoices
 from portal.scope import partner_required
 
 PAGE_SIZE = 25

@@ -7,9 +7,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from billing.onboarding import client_with_hub_onboard
 from billing.restrictions import OnboardingBlocked, onboarding_check
 from partners.forms import ClientOnboardForm
-from partners.services import client_with_hub_onboard
 from portal.scope import partner_required
 
 

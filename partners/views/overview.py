@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from partners.selectors import partner_overview
+from billing.selectors.partners import partner_overview
 from portal.scope import partner_required
 
 

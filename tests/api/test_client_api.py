@@ -11,9 +11,9 @@ from pypdf import PdfReader
 from api.models import ApiKey
 from billing.invoicing.prepayments import topup_issue
 from billing.ledger import ledger_post
-from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, InvoiceStatus, PaymentAttempt
-from hub.models import PhoneNumber, RateCardRate
-from hub.usage import usage_record_batch
+from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, InvoiceStatus, PaymentAttempt, RateCardRate
+from billing.usage.ingest import usage_record_batch
+from hub.models import PhoneNumber
 from tests.api.conftest import VISA, save_card
 
 

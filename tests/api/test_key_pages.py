@@ -8,7 +8,7 @@ import pytest
 from api.keys import api_key_create, api_key_find
 from api.models import ApiKey, ApiKeyKind
 from clients.models import ClientMembership
-from hub.company import Role
+from core.company import Role
 from partners.models import PartnerMembership
 from tests.factories import ClientFactory, PartnerFactory, UserFactory
 

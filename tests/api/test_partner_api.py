@@ -5,11 +5,10 @@ from decimal import Decimal
 
 from billing.invoicing.licenses import license_issue
 from billing.invoicing.settlement import invoice_mark_unpaid
-from billing.models import Invoice
+from billing.models import Invoice, RateCardRate
 from billing.restrictions import restrictions_evaluate
+from billing.usage.ingest import usage_record_batch
 from clients.models import Client
-from hub.models import RateCardRate
-from hub.usage import usage_record_batch
 
 
 def test_plan_invoices_list_detail_and_pdf(world):

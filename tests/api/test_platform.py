@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from api.keys import api_key_create, api_key_revoke
 from billing.ledger import ledger_post
-from billing.models import CreditAccount, EntryKind, LedgerEntry
-from hub.models import MessageUsage, RateCardRate
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

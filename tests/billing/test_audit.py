@@ -13,9 +13,9 @@ from djmoney.money import Money
 
 from billing.audit import Violation, ledger_audit
 from billing.ledger import ledger_post
-from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry
-from hub.models import Hub, MessageUsage, RateCardRate
-from hub.usage import usage_record_batch
+from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
+from billing.usage.ingest import usage_record_batch
+from hub.models import Hub
 from tests.factories import PhoneNumberFactory
 
 pytestmark = pytest.mark.django_db

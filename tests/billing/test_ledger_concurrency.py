@@ -10,9 +10,8 @@ from djmoney.money import Money
 
 from billing.audit import ledger_audit
 from billing.ledger import ledger_post
-from billing.models import CreditAccount, EntryKind, LedgerEntry
-from hub.models import MessageUsage, RateCardRate
-from hub.usage import usage_record_batch
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
+from billing.usage.ingest import usage_record_batch
 from tests.concurrency import run_concurrently
 from tests.factories import PhoneNumberFactory
 

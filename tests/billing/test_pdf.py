@@ -10,9 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from pypdf import PdfReader
 
-from billing.models import Invoice, InvoiceKind, InvoiceLine
+from billing.models import Invoice, InvoiceKind, InvoiceLine, MessageUsage
 from billing.pdf import InvoicePdfError, UsageRow, invoice_pdf_render, invoice_pdf_store, money_format, usage_breakdown
-from hub.models import MessageUsage
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,15 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.audit import ledger_audit
-from billing.models import CreditAccount, EntryKind, LedgerEntry, Restriction, UsageReconciliation
+from billing.models import CreditAccount, EntryKind, LedgerEntry, RateCardRate, Restriction, UsageReconciliation
 from billing.reconciliation import (
     ReconciliationError,
     ReconciliationResult,
     reconciliation_parse,
     usage_reconcile,
 )
-from hub.models import RateCardRate
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db

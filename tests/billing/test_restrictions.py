@@ -10,9 +10,9 @@ from billing.invoicing.prepayments import topup_issue
 from billing.invoicing.settlement import invoice_mark_paid, invoice_mark_unpaid
 from billing.ledger import ledger_post
 from billing.models import EntryKind, Restriction, RestrictionReason
+from billing.onboarding import client_onboard
 from billing.restrictions import OnboardingBlocked, RestrictionError, restriction_lift, restrictions_evaluate
 from billing.send_permission import send_permission
-from clients.services import client_onboard
 from tests.factories import HubFactory, PartnerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -21,8 +21,10 @@ from billing.models import (
     Invoice,
     InvoiceKind,
     LedgerEntry,
+    MessageUsage,
     PaymentAttempt,
     PaymentRefund,
+    RateCardRate,
     Restriction,
     RestrictionReason,
     StaffAction,
@@ -31,8 +33,7 @@ from billing.models import (
 )
 from billing.payments.charging import invoice_charge_automatically
 from billing.staff_actions import StaffActionError, staff_ledger_adjust
-from hub.models import MessageUsage, RateCardRate
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
 from tests.billing.payments.conftest import VISA, localstripe, save_card  # noqa: F401 -- localstripe is a fixture
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, UserFactory
 

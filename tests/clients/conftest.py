@@ -8,9 +8,8 @@ import pytest
 from djmoney.money import Money
 
 from billing.ledger import ledger_post
-from billing.models import EntryKind
+from billing.models import EntryKind, MessageUsage
 from clients.models import ClientMembership
-from hub.models import MessageUsage
 from partners.models import PartnerMembership
 from tests.billing.payments.conftest import localstripe  # noqa: F401 -- the fixture, for the card flows
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, UserFactory, WabaFactory

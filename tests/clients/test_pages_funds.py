@@ -269,7 +269,7 @@ def test_usage_this_month_by_waba_number_category_and_market_and_the_charts(clie
 
 
 def test_the_balance_chart_follows_the_ledger(acme):
-    from clients.selectors import daily_balances
+    from billing.selectors.clients import daily_balances
 
     hub = acme.hubs.get()
     account = hub.credit_account

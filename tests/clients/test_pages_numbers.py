@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from billing.models import Blocks, Invoice, InvoiceKind, Restriction, RestrictionReason
 from clients.models import ClientMembership
-from hub.company import Role
+from core.company import Role
 from hub.models import LicenseTier, PhoneNumber
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, UserFactory, WabaFactory
 

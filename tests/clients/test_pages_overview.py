@@ -111,7 +111,7 @@ def test_the_overview_takes_a_fixed_number_of_queries(client, acme, django_asser
 def test_the_banner_partial_serves_a_partners_own_plan_block():
     from django.template.loader import render_to_string
 
-    from clients.selectors import restriction_notices
+    from billing.selectors.clients import restriction_notices
     from tests.billing.payments.conftest import plan_invoice
 
     partner = PartnerFactory()
@@ -126,7 +126,7 @@ def test_the_banner_partial_serves_a_partners_own_plan_block():
 def test_the_banner_partial_words_a_clients_block_for_its_partner(acme):
     from django.template.loader import render_to_string
 
-    from clients.selectors import restriction_notices
+    from billing.selectors.clients import restriction_notices
 
     hub = HubFactory(client=acme, name="Acme New")
 

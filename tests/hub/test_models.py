@@ -5,10 +5,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from billing.onboarding import hub_open, number_onboard
 from clients.models import ClientMembership
-from hub.company import vat_id_error
+from core.company import vat_id_error
 from hub.models import LicenseTier, PhoneNumber, Waba, validate_e164, validate_timezone
-from hub.services import hub_create, number_onboard, waba_create
+from hub.services import waba_create
 from partners.models import PartnerMembership
 from tests.factories import (
     ClientFactory,
@@ -242,7 +243,7 @@ def test_a_user_without_a_membership_can_join_a_client():
 def test_a_hub_takes_its_partners_currency_and_gets_a_credit_account_in_it(currency):
     client = ClientFactory(partner=PartnerFactory(currency=currency))
 
-    hub = hub_create(client=client, name="Shop")
+    hub = hub_open(client=client, name="Shop")
 
     hub.refresh_from_db()
     assert hub.currency == currency
@@ -252,6 +253,6 @@ def test_a_hub_takes_its_partners_currency_and_gets_a_credit_account_in_it(curre
 
 @pytest.mark.django_db
 def test_a_hub_keeps_the_hub_id_it_was_given():
-    hub = hub_create(client=ClientFactory(), name="Shop", hub_id="HUB-DEMQ7K2M")
+    hub = hub_open(client=ClientFactory(), name="Shop", hub_id="HUB-DEMQ7K2M")
 
     assert hub.hub_id == "HUB-DEMQ7K2M"

@@ -8,10 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 
-from billing import clock
 from billing.invoicing.settlement import invoice_mark_paid, invoice_mark_unpaid
 from billing.ledger import ledger_post
 from billing.models import EntryKind
+from core import clock
 from tests.billing.payments.conftest import license_invoice
 from tests.factories import ClientFactory, HubFactory, PartnerFactory
 from tests.portal.conftest import partner_member, usage_cost

@@ -5,9 +5,10 @@ import datetime as dt
 import itertools
 from decimal import Decimal
 
-from billing import clock
+from billing.models import MessageUsage
 from clients.models import ClientMembership
-from hub.models import MessageUsage, PhoneNumber
+from core import clock
+from hub.models import PhoneNumber
 from partners.models import PartnerMembership
 from tests.billing.payments.conftest import brazilian_partner, localstripe, media, vouchers  # noqa: F401 -- fixtures
 from tests.factories import PhoneNumberFactory, UserFactory, WabaFactory

@@ -10,7 +10,7 @@ from django.test import Client as HttpClient
 from api.keys import api_key_create
 from api.models import ApiKey
 from clients.models import ClientMembership
-from hub.company import Role
+from core.company import Role
 from partners.models import PartnerMembership
 from tests.factories import ClientFactory, PartnerFactory, UserFactory
 
@@ -177,7 +177,7 @@ def test_preferences_refuse_an_unknown_timezone(client, client_user):
 
 
 def test_demo_users_see_dates_in_their_companys_timezone():
-    from hub.demo import demo_seed
+    from portal.demo import demo_seed
     from portal.models import UserProfile
 
     demo_seed()

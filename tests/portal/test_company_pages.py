@@ -7,7 +7,7 @@ import pytest
 
 from billing.invoicing.prepayments import topup_issue
 from clients.models import Client, ClientMembership
-from hub.company import Role
+from core.company import Role
 from hub.models import Hub
 from partners.models import Partner, PartnerMembership
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, UserFactory

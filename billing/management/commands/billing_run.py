@@ -2,8 +2,8 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import clock
 from billing.invoicing.calendar import billing_run
+from core import clock
 
 
 class Command(BaseCommand):

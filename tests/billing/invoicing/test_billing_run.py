@@ -10,9 +10,18 @@ from django.core.management import CommandError, call_command
 from djmoney.money import Money
 
 from billing.ledger import ledger_post
-from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, LedgerEntry
-from hub.models import LicenseTier, PhoneNumber, RateCardRate
-from hub.usage import usage_record_batch
+from billing.models import (
+    CreditAccount,
+    EntryKind,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSequence,
+    LedgerEntry,
+    RateCardRate,
+)
+from billing.usage.ingest import usage_record_batch
+from hub.models import LicenseTier, PhoneNumber
 from partners.models import Plan
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 

@@ -9,8 +9,8 @@ import time_machine
 
 from billing.invoicing.licenses import license_issue, new_numbers_issue, numbers_deletion_finalize, prorated_fee
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceSequence, InvoiceStatus
+from billing.onboarding import number_onboard
 from hub.models import LicenseTier, PhoneNumber
-from hub.services import number_onboard
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db

@@ -24,11 +24,12 @@ from billing.models import (
     InvoiceKind,
     InvoiceStatus,
     LedgerEntry,
+    MessageUsage,
     PaymentMethod,
     PaymentMethodKind,
+    RateCardRate,
 )
-from hub.models import MessageUsage, RateCardRate
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db

@@ -27,9 +27,10 @@ from billing.models import (
     InvoiceSequence,
     InvoiceStatus,
     LedgerEntry,
+    RateCardRate,
 )
-from hub.models import PhoneNumber, RateCardRate
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
+from hub.models import PhoneNumber
 from tests.concurrency import run_concurrently
 from tests.factories import HubFactory, PartnerFactory, PhoneNumberFactory
 

@@ -28,9 +28,10 @@ from billing.models import (
     LedgerEntry,
     PaymentMethod,
     PaymentMethodKind,
+    RateCardRate,
 )
-from hub.models import LicenseTier, RateCardRate
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
+from hub.models import LicenseTier
 from tests.concurrency import run_concurrently
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, UserFactory
 

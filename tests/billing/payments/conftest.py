@@ -29,9 +29,8 @@ from djmoney.money import Money
 from billing.invoicing.licenses import license_issue
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.ledger import ledger_post
-from billing.models import EntryKind, Invoice, PaymentMethod
+from billing.models import EntryKind, Invoice, PaymentMethod, RateCardRate
 from billing.payments.methods import card_setup_complete, card_setup_start
-from hub.models import RateCardRate
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 LOCALSTRIPE = Path(sys.executable).parent / "localstripe"

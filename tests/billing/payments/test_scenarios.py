@@ -34,7 +34,7 @@ from billing.payments.manual import invoice_pay
 from billing.restrictions import OnboardingBlocked, onboarding_check
 from billing.send_permission import send_permission
 from billing.tasks import charge_pending_task, payments_reconcile_task
-from hub.usage import usage_record_batch
+from billing.usage.ingest import usage_record_batch
 from tests.billing.payments.conftest import (
     DECLINED_AT_CHARGE,
     VISA,

@@ -11,8 +11,8 @@ from billing.ledger import ledger_post
 from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, InvoiceStatus
 from billing.payments.charging import invoice_charge_automatically
 from billing.payments.topups import auto_topup_evaluate, topup_amount
+from billing.usage.ingest import usage_record_batch
 from hub.models import Hub
-from hub.usage import usage_record_batch
 from tests.billing.payments.conftest import DECLINED_AT_CHARGE, VISA, save_card, usage_events
 from tests.factories import ClientFactory, HubFactory, PhoneNumberFactory, WabaFactory
 

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from hub.markets import FALLBACK_MARKET, market_for_country
-from hub.models import RateCardRate
+from billing.markets import FALLBACK_MARKET, market_for_country
+from billing.models import RateCardRate
 
 
 class RateBook:

@@ -9,9 +9,9 @@ import pytest
 import time_machine
 from django.db import connection
 
-from billing.models import CreditAccount, EntryKind, LedgerEntry
-from hub import usage as ingestion
-from hub.models import MessageUsage, RateCardRate
+from billing import ledger
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
+from billing.usage import ingest as ingestion
 from tests.factories import PhoneNumberFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -66,7 +66,7 @@ def close_october_elsewhere(hub) -> None:
 @pytest.mark.django_db(transaction=True)  # the month is closed from another connection
 def test_a_month_closed_between_reading_and_locking_rolls_the_cost_into_the_next_month(number, monkeypatch):
     hub = number.waba.hub
-    original, calls = ingestion.accounts_lock, []
+    original, calls = ledger.accounts_lock, []
 
     def lock_after_october_closes(account_ids):
         calls.append(sorted(account_ids))
@@ -74,7 +74,7 @@ def test_a_month_closed_between_reading_and_locking_rolls_the_cost_into_the_next
             close_october_elsewhere(hub)
         return original(account_ids)
 
-    monkeypatch.setattr(ingestion, "accounts_lock", lock_after_october_closes)
+    monkeypatch.setattr(ledger, "accounts_lock", lock_after_october_closes)
 
     result = ingestion.usage_record_batch(events=[late_october_event(number)])
 
@@ -91,13 +91,13 @@ def test_a_month_closed_between_reading_and_locking_rolls_the_cost_into_the_next
 
 
 def test_without_a_month_closing_meanwhile_late_usage_counts_in_its_own_month(number, monkeypatch):
-    original, calls = ingestion.accounts_lock, []
+    original, calls = ledger.accounts_lock, []
 
     def counting_lock(account_ids):
         calls.append(sorted(account_ids))
         return original(account_ids)
 
-    monkeypatch.setattr(ingestion, "accounts_lock", counting_lock)
+    monkeypatch.setattr(ledger, "accounts_lock", counting_lock)
 
     result = ingestion.usage_record_batch(events=[late_october_event(number)])
 

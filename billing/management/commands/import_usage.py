@@ -3,7 +3,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hub.usage import Rejection, usage_record_batch
+from billing.usage.ingest import Rejection, usage_record_batch
 
 
 class Command(BaseCommand):

@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db.models import F
 
-from billing.models import CreditAccount, EntryKind, LedgerEntry
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
 from clients.models import Client, ClientMembership
-from hub.models import Hub, MessageUsage, PhoneNumber, RateCardRate, Waba
+from hub.models import Hub, PhoneNumber, Waba
 from partners.models import Partner, PartnerMembership
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from hub.markets import COUNTRY_MARKET
+from core.countries import COUNTRY_NAMES
 
 # EU member states (VAT): decides the tax treatment of an invoice.
 EU_COUNTRIES = frozenset(
@@ -75,7 +75,7 @@ VAT_FORMATS = {
 
 
 def validate_country(value: str) -> None:
-    if value not in COUNTRY_MARKET:
+    if value not in COUNTRY_NAMES:
         raise ValidationError(_("%(value)s is not an ISO 3166-1 alpha-2 country code."), params={"value": value})
 
 

@@ -9,14 +9,13 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from billing.models import CreditAccount, EntryKind, LedgerEntry
-from hub.models import MessageUsage
-from hub.rate_card import rate_card_load
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage
+from billing.usage.rate_card import rate_card_load
 from tests.factories import PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE = Path(__file__).resolve().parents[2] / "hub" / "data" / "rate_card_sample.csv"
+SAMPLE = Path(__file__).resolve().parents[3] / "billing" / "usage" / "data" / "rate_card_sample.csv"
 WABA_ID = "104857600099"
 NUMBER = "+4915112345678"
 OTHER_NUMBER = "+4915112345699"

@@ -6,9 +6,8 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import CreditAccount, EntryKind, LedgerEntry
-from hub.models import MessageUsage, RateCardRate
-from hub.usage import UsageBatchTooLarge, usage_record_batch
+from billing.models import CreditAccount, EntryKind, LedgerEntry, MessageUsage, RateCardRate
+from billing.usage.ingest import UsageBatchTooLarge, usage_record_batch
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db

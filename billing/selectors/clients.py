@@ -11,13 +11,14 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.urls import reverse
 
-from billing import clock
 from billing.models import (
+    Category,
     CreditAccount,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
     LedgerEntry,
+    MessageUsage,
     PaymentAttempt,
     PaymentMethod,
     PaymentMethodKind,
@@ -26,7 +27,8 @@ from billing.models import (
 )
 from billing.restrictions import LICENSE_KINDS
 from clients.models import Client
-from hub.models import Category, Hub, MessageUsage, PhoneNumber, Waba
+from core import clock
+from hub.models import Hub, PhoneNumber, Waba
 from partners.models import Partner
 
 PAGE_SIZE = 25

@@ -9,21 +9,22 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from billing import clock
 from billing.invoicing.calendar import billing_run
 from billing.invoicing.prepayments import topup_issue
 from billing.invoicing.settlement import invoice_mark_paid, invoice_mark_unpaid
-from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentMethodKind
+from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentMethodKind, RateCardRate
+from billing.onboarding import hub_open, number_onboard
+from billing.usage.ingest import usage_record_batch
+from billing.usage.rate_card import rate_card_load
 from clients.models import Client, ClientMembership
-from hub.company import Role
-from hub.models import Hub, LicenseTier, PhoneNumber, RateCardRate, Waba
-from hub.rate_card import rate_card_load
-from hub.services import hub_create, number_onboard, number_request_deletion, waba_create
-from hub.usage import usage_record_batch
+from core import clock
+from core.company import Role
+from hub.models import Hub, LicenseTier, PhoneNumber, Waba
+from hub.services import number_request_deletion, waba_create
 from partners.models import Partner, PartnerMembership, Plan
 from portal.models import UserProfile
 
-SAMPLE_RATE_CARD = Path(__file__).parent / "data" / "rate_card_sample.csv"
+SAMPLE_RATE_CARD = Path(__file__).resolve().parents[1] / "billing" / "usage" / "data" / "rate_card_sample.csv"
 PAID_BY_CARD = "Demo card payment"
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 -- printed for the demo logins; demo data only
 
@@ -216,7 +217,7 @@ def _client(spec, partner: Partner, previous_month: dt.date, this_month: dt.date
                 "city": "Demo City",
             },
         )
-        hub = Hub.objects.filter(hub_id=hub_id).first() or hub_create(
+        hub = Hub.objects.filter(hub_id=hub_id).first() or hub_open(
             client=client, name=f"{company} Hub", hub_id=hub_id
         )
         waba = Waba.objects.filter(meta_waba_id=waba_id).first() or waba_create(

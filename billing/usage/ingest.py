@@ -6,25 +6,22 @@ Each event is either recorded whole or rejected with its index and reason; nothi
 """
 
 import datetime as dt
-import hashlib
 import zoneinfo
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from djmoney.money import Money
 
-from billing import clock
-from billing.ledger import Posting, accounts_lock, entry_ids_reserve, period_for, post_locked
-from billing.models import CreditAccount, EntryKind
+from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, usage_batch_post
+from billing.markets import COUNTRY_MARKET, market_for_country
+from billing.models import Category, MessageUsage
 from billing.sql import copy_rows, one_of
-from hub.markets import COUNTRY_MARKET, market_for_country
-from hub.models import Category, MessageUsage, PhoneNumber, Waba, e164_error
-from hub.rating import RateBook
+from billing.usage.rating import RateBook
+from core import clock
+from hub.models import PhoneNumber, Waba, e164_error
 
 REQUIRED_FIELDS = (
     "message_id",
@@ -176,7 +173,7 @@ def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
         try:
             _record(rated, now, result)
             break
-        except (IntegrityError, _PeriodClosedMeanwhile):
+        except (IntegrityError, PeriodClosedMeanwhile):
             # A concurrent batch recorded one of these message ids first (the retry sees them as duplicates), or
             # a month was closed meanwhile (the retry counts the cost in the next one).
             if attempt:
@@ -252,95 +249,35 @@ def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, st
     return found
 
 
-class _PeriodClosedMeanwhile(Exception):
-    """A month was closed between reading the accounts and locking them: the batch is recorded again."""
-
-
 def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
     with transaction.atomic():
         seen = _recorded_message_ids([r.event.message_id for r in rated])
         fresh = [r for r in rated if r.event.message_id not in seen]
-        if connection.vendor == "postgresql":
-            groups, entries = _record_lock_late(fresh, now)
-        else:
-            groups, entries = _record_lock_first(fresh, now)
+        charges = [
+            UsageCharge(
+                account_id=r.waba.account_id,
+                message_id=r.event.message_id,
+                occurred_at=r.event.sent_at,
+                cost=r.rate if r.event.billable else Decimal(0),
+                currency=r.waba.currency,
+            )
+            for r in fresh
+        ]
+
+        def rows_write(placements: list[UsagePlacement]) -> None:
+            _usage_insert([_usage_row(fresh[index], period, entry_id, now) for index, period, entry_id in placements])
+
+        entries = usage_batch_post(charges=charges, rows_write=rows_write) if fresh else []
     result.accepted = len(fresh)
     result.duplicates += len(rated) - len(fresh)
-    for key, entry in entries.items():
-        hub_id = groups[key][0].waba.hub_id
+    hub_of_account = {r.waba.account_id: r.waba.hub_id for r in fresh}
+    for entry in entries:
+        hub_id = hub_of_account[entry.account_id]
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
-
-
-def _record_lock_first(fresh: list[_Rated], now: dt.datetime):
-    """Lock the accounts, post the debits, then write the usage rows that point at them."""
-    accounts = accounts_lock(r.waba.account_id for r in fresh)
-    groups = _group(fresh, {a.id: a.closed_through for a in accounts.values()})
-    postings, keys = _usage_postings(groups)
-    entries = dict(zip(keys, post_locked(accounts=accounts, postings=postings), strict=True))
-    _usage_insert(_usage_rows(groups, {key: entry.id for key, entry in entries.items()}, now))
-    return groups, entries
-
-
-def _record_lock_late(fresh: list[_Rated], now: dt.datetime):
-    """PostgreSQL: write the usage rows first, pointing at reserved entry ids (the foreign key is checked at
-    commit), and lock the accounts only for the debits, so concurrent batches wait on each other briefly."""
-    closed = dict(
-        CreditAccount.objects.filter(one_of("id", {r.waba.account_id for r in fresh})).values_list(
-            "id", "closed_through"
-        )
-    )
-    groups = _group(fresh, closed)
-    postings, keys = _usage_postings(groups)
-    ids = entry_ids_reserve(len(postings)) if postings else []
-    postings = [replace(posting, entry_id=entry_id) for posting, entry_id in zip(postings, ids, strict=True)]
-    _usage_insert(_usage_rows(groups, dict(zip(keys, ids, strict=True)), now))
-    accounts = accounts_lock(closed)
-    if any(accounts[account_id].closed_through != closed_through for account_id, closed_through in closed.items()):
-        raise _PeriodClosedMeanwhile
-    return groups, dict(zip(keys, post_locked(accounts=accounts, postings=postings), strict=True))
-
-
-def _group(fresh: list[_Rated], closed: dict[int, dt.date | None]) -> dict[tuple[int, dt.date], list[_Rated]]:
-    """Messages by (credit account, billing period the cost counts in)."""
-    groups: dict[tuple[int, dt.date], list[_Rated]] = defaultdict(list)
-    for r in fresh:
-        period = period_for(closed_through=closed[r.waba.account_id], occurred_at=r.event.sent_at)
-        groups[(r.waba.account_id, period)].append(r)
-    return groups
 
 
 def _recorded_message_ids(message_ids: list[str]) -> set[str]:
     return set(MessageUsage.objects.filter(one_of("message_id", message_ids)).values_list("message_id", flat=True))
-
-
-def _usage_postings(groups) -> tuple[list[Posting], list[tuple[int, dt.date]]]:
-    """One USAGE debit per (account, period) that cost anything, keyed by the hash of its message ids."""
-    keys, postings = [], []
-    for (account_id, period), members in groups.items():
-        total = sum((r.rate for r in members if r.event.billable), Decimal(0))
-        if total == 0:
-            continue
-        digest = hashlib.sha256("\n".join(sorted(r.event.message_id for r in members)).encode()).hexdigest()
-        postings.append(
-            Posting(
-                account_id=account_id,
-                kind=EntryKind.USAGE,
-                amount=Money(-total, members[0].waba.currency),
-                key=f"usage:{account_id}:{period:%Y-%m}:{digest}",
-                occurred_at=max(r.event.sent_at for r in members),
-                reference=f"{len(members)} messages",
-            )
-        )
-        keys.append((account_id, period))
-    return postings, keys
-
-
-def _usage_rows(groups, entry_ids: dict[tuple[int, dt.date], int], now: dt.datetime) -> list[tuple]:
-    return [
-        _usage_row(r, period, entry_ids.get((account_id, period)), now)
-        for (account_id, period), members in groups.items()
-        for r in members
-    ]
 
 
 USAGE_COLUMNS = (
@@ -376,7 +313,7 @@ def _usage_insert(rows: list[tuple]) -> None:
 
 
 def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
-    cost = r.rate if r.event.billable else Decimal(0)
+    cost = r.rate if r.event.billable else Decimal(0)  # the ledger points only costly rows at their entry
     return (
         r.event.message_id,
         r.waba.hub_pk,
@@ -393,6 +330,6 @@ def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetim
         cost,
         r.waba.currency,
         period,
-        entry_id if cost else None,
+        entry_id,
         now,
     )

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from hub.rate_card import RateCardError, rate_card_load
+from billing.usage.rate_card import RateCardError, rate_card_load
 
 
 class Command(BaseCommand):

@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from hub.models import RateCardRate
-from hub.rate_card import RateCardError, rate_card_load
+from billing.models import RateCardRate
+from billing.usage.rate_card import RateCardError, rate_card_load
 
 pytestmark = pytest.mark.django_db
 
-SAMPLE = Path(__file__).resolve().parents[2] / "hub" / "data" / "rate_card_sample.csv"
+SAMPLE = Path(__file__).resolve().parents[3] / "billing" / "usage" / "data" / "rate_card_sample.csv"
 HEADER = "effective_date,currency,market,category,rate"
 GOOD_BEFORE = "2026-07-01,EUR,DE,marketing,0.125580"
 GOOD_AFTER = "2026-07-01,EUR,FR,utility,0.030000"

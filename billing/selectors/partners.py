@@ -7,15 +7,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
-from billing import clock
-from billing.models import CreditAccount, Invoice, InvoiceKind, InvoiceStatus, Restriction
+from billing.models import Category, CreditAccount, Invoice, InvoiceKind, InvoiceStatus, MessageUsage, Restriction
 from billing.restrictions import LICENSE_KINDS
+from billing.selectors.clients import RestrictionNotice, restriction_notices
 from clients.models import Client
-from clients.selectors import RestrictionNotice, restriction_notices
-from hub.models import Category, Hub, MessageUsage
+from core import clock
+from hub.models import Hub
 from partners.models import Partner
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
@@ -60,35 +73,20 @@ def partner_overview(*, partner: Partner) -> PartnerOverview:
     )
 
 
-def _latest_status(kinds: Sequence[str]) -> Subquery:
-    issued = Invoice.objects.filter(client=OuterRef("pk"), kind__in=kinds).exclude(
-        status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID)
-    )
-    return Subquery(issued.order_by("-issued_at", "-id").values("status")[:1])
-
-
-def _any_unpaid(kinds: Sequence[str]) -> Exists:
-    return Exists(Invoice.objects.filter(client=OuterRef("pk"), kind__in=kinds, status=InvoiceStatus.UNPAID))
-
-
 def _sum_of(queryset: QuerySet, field: str) -> Coalesce:
     total = queryset.order_by().values("hub__client").annotate(total=Sum(field)).values("total")
     return Coalesce(Subquery(total, output_field=DecimalField(max_digits=18, decimal_places=6)), ZERO)
 
 
 def client_rows(*, partner: Partner, query: str = "", sort: str = "name", descending: bool = False) -> QuerySet:
-    """The partner's clients, each with this month's usage, its credit balance (all hubs) and the states of its
-    latest License and Month Closing invoices — one query, whatever the number of clients."""
+    """The partner's clients, each with this month's usage and its credit balance (all hubs), sortable — one query,
+    whatever the number of clients. Their billing status is `client_billing_statuses`."""
     month = clock.month_start(clock.now())
     usage = MessageUsage.objects.filter(hub__client=OuterRef("pk"), period=month, billable=True)
     balances = CreditAccount.objects.filter(hub__client=OuterRef("pk"))
-    clients = Client.objects.filter(partner=partner).annotate(
+    clients = clients_with_billing_status(Client.objects.filter(partner=partner)).annotate(
         usage_this_month=_sum_of(usage, "cost"),
         credit_balance=_sum_of(balances, "balance"),
-        license_status=_latest_status(LICENSE_KINDS),
-        license_unpaid=_any_unpaid(LICENSE_KINDS),
-        mci_status=_latest_status([InvoiceKind.MONTH_CLOSING]),
-        mci_unpaid=_any_unpaid([InvoiceKind.MONTH_CLOSING]),
     )
     if query:
         clients = clients.filter(Q(company_name__icontains=query) | Q(billing_email__icontains=query))
@@ -96,13 +94,58 @@ def client_rows(*, partner: Partner, query: str = "", sort: str = "name", descen
     return clients.order_by(f"-{order}" if descending else order, "pk")
 
 
-def restrictions_by_client(*, client_ids: Sequence[int]) -> dict[int, list[Restriction]]:
-    """Active restrictions of these clients' hubs (one query)."""
-    found: dict[int, list[Restriction]] = defaultdict(list)
-    rows = Restriction.objects.filter(hub__client_id__in=list(client_ids), lifted_at__isnull=True).select_related("hub")
-    for row in rows.order_by("started_at", "pk"):
-        found[row.hub.client_id].append(row)
-    return found
+@dataclass(frozen=True)
+class ClientBillingStatus:
+    """What a partner may know of a client's billing: the state of its License and Month Closing invoices (never
+    the invoices themselves) and the active restrictions of its hubs. The Partner Hub page and the partner API
+    both show this, so they always agree."""
+
+    license_status: str  # unpaid / pending / paid / none
+    mci_status: str
+    restrictions: tuple[Restriction, ...]
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.restrictions)
+
+    def restrictions_of(self, hub_pk: int) -> list[Restriction]:
+        return [row for row in self.restrictions if row.hub_id == hub_pk]
+
+
+def _invoice_state(kinds: Sequence[str]) -> Case:
+    """unpaid if any of these invoices is unpaid (something must be done), else pending if any is being charged,
+    else paid; none when there is no issued invoice of these kinds."""
+    invoices = Invoice.objects.filter(client=OuterRef("pk"), kind__in=kinds)
+    return Case(
+        *(When(Exists(invoices.filter(status=state)), then=Value(str(state))) for state in STATE_PRECEDENCE),
+        default=Value("none"),
+        output_field=CharField(),
+    )
+
+
+STATE_PRECEDENCE = (InvoiceStatus.UNPAID, InvoiceStatus.PENDING, InvoiceStatus.PAID)
+
+
+def clients_with_billing_status(clients: QuerySet[Client]) -> QuerySet[Client]:
+    """`clients` with the state of their License and Month Closing invoices, in the same query."""
+    return clients.annotate(
+        license_status=_invoice_state(LICENSE_KINDS), mci_status=_invoice_state([InvoiceKind.MONTH_CLOSING])
+    )
+
+
+def client_billing_statuses(*, clients: Sequence[Client]) -> dict[int, ClientBillingStatus]:
+    """The billing status of each of these clients (read with `clients_with_billing_status`): one query for their
+    hubs' active restrictions, whatever their number."""
+    active: dict[int, list[Restriction]] = defaultdict(list)
+    restrictions = Restriction.objects.filter(hub__client_id__in=[c.pk for c in clients], lifted_at__isnull=True)
+    for row in restrictions.select_related("hub").order_by("started_at", "pk"):
+        active[row.hub.client_id].append(row)
+    return {
+        client.pk: ClientBillingStatus(
+            license_status=client.license_status, mci_status=client.mci_status, restrictions=tuple(active[client.pk])
+        )
+        for client in clients
+    }
 
 
 def partner_client_get(*, partner: Partner, client_id: int) -> Client | None:

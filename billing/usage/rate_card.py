@@ -9,8 +9,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.db import transaction
 
-from hub.markets import MARKETS
-from hub.models import Category, RateCardRate
+from billing.markets import MARKETS
+from billing.models import Category, RateCardRate
 
 COLUMNS = ["effective_date", "currency", "market", "category", "rate"]
 MAX_RATE = Decimal("1000")
