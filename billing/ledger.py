@@ -95,45 +95,57 @@ class UsageCharge:
 UsagePlacement = tuple[int, dt.date, int | None]
 
 
+@dataclass(frozen=True)
+class UsagePosted:
+    entries: list[LedgerEntry]
+    written: set[int]  # indexes of the charges whose rows were written (the others were already recorded)
+
+
 def usage_batch_post(
-    *, charges: Sequence[UsageCharge], rows_write: Callable[[list[UsagePlacement]], None]
-) -> list[LedgerEntry]:
+    *, charges: Sequence[UsageCharge], rows_write: Callable[[list[UsagePlacement]], set[int]]
+) -> UsagePosted:
     """Debit a batch of rated messages: one USAGE entry per (account, billing period) that cost anything, keyed by
     the hash of its message ids (a replayed batch posts nothing), and have `rows_write` write the messages' own rows
     in the same transaction, each with the period it counts in and the id of the entry that debits it.
+    `rows_write` returns the indexes it wrote: a message another batch recorded meanwhile is left out, and only
+    what was written is debited, so concurrent batches sharing messages debit each exactly once.
 
     The ledger owns the protocol. On PostgreSQL it locks late: the periods are read without a lock, the entry ids
     are reserved, the caller's rows are written, and only then are the accounts locked (primary-key order) for the
     debits, so concurrent batches wait on each other only briefly. If a month was closed in between, the whole
-    transaction is abandoned with PeriodClosedMeanwhile and the caller posts the batch again. Elsewhere the
-    accounts are locked first."""
+    transaction is abandoned with PeriodClosedMeanwhile and the caller posts the batch again. Elsewhere (one
+    writer at a time) the accounts are locked first."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             return _usage_lock_late(charges, rows_write)
         return _usage_lock_first(charges, rows_write)
 
 
-def _usage_lock_first(charges: Sequence[UsageCharge], rows_write) -> list[LedgerEntry]:
+def _usage_lock_first(charges: Sequence[UsageCharge], rows_write) -> UsagePosted:
     accounts = accounts_lock(c.account_id for c in charges)
     groups = _usage_groups(charges, {a.id: a.closed_through for a in accounts.values()})
     postings, keys = _usage_postings(charges, groups)
     entries = post_locked(accounts=accounts, postings=postings)
-    rows_write(_usage_placements(charges, groups, {key: entry.id for key, entry in zip(keys, entries, strict=True)}))
-    return entries
+    written = rows_write(_usage_placements(charges, groups, {key: e.id for key, e in zip(keys, entries, strict=True)}))
+    if len(written) != len(charges):
+        raise LedgerError("usage rows were skipped while their accounts were locked")
+    return UsagePosted(entries=entries, written=written)
 
 
-def _usage_lock_late(charges: Sequence[UsageCharge], rows_write) -> list[LedgerEntry]:
+def _usage_lock_late(charges: Sequence[UsageCharge], rows_write) -> UsagePosted:
     account_ids = {c.account_id for c in charges}
     closed = dict(CreditAccount.objects.filter(one_of("id", account_ids)).values_list("id", "closed_through"))
     groups = _usage_groups(charges, closed)
+    costly = [key for key, members in groups.items() if any(charges[i].cost for i in members)]
+    ids = dict(zip(costly, entry_ids_reserve(len(costly)), strict=True))  # an id left unused is only a gap
+    written = rows_write(_usage_placements(charges, groups, ids))
+    groups = {key: kept for key, members in groups.items() if (kept := [i for i in members if i in written])}
     postings, keys = _usage_postings(charges, groups)
-    ids = entry_ids_reserve(len(postings)) if postings else []
-    postings = [replace(posting, entry_id=entry_id) for posting, entry_id in zip(postings, ids, strict=True)]
-    rows_write(_usage_placements(charges, groups, dict(zip(keys, ids, strict=True))))
+    postings = [replace(posting, entry_id=ids[key]) for posting, key in zip(postings, keys, strict=True)]
     accounts = accounts_lock(closed)
     if any(accounts[account_id].closed_through != closed_through for account_id, closed_through in closed.items()):
         raise PeriodClosedMeanwhile
-    return post_locked(accounts=accounts, postings=postings)
+    return UsagePosted(entries=post_locked(accounts=accounts, postings=postings), written=written)
 
 
 def _usage_groups(charges: Sequence[UsageCharge], closed: dict[int, dt.date | None]) -> dict[tuple, list[int]]:

@@ -6,19 +6,22 @@ Each event is either recorded whole or rejected with its index and reason; nothi
 """
 
 import datetime as dt
+import random
+import time
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
+import phonenumbers
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
-from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, usage_batch_post
+from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, UsagePosted, usage_batch_post
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import Category, MessageUsage
-from billing.sql import copy_rows, one_of
+from billing.sql import insert_rows_new_only, one_of
 from billing.usage.rating import RateBook
 from core import clock
 from hub.models import PhoneNumber, Waba, e164_error
@@ -34,6 +37,11 @@ REQUIRED_FIELDS = (
 )
 SUPPORTED_PRICING_MODELS = ("PMP",)
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+RECORD_ATTEMPTS = 6  # concurrent batches sharing message ids settle within a few rounds
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+# Every country a message can go to: ISO 3166-1 and the regions libphonenumber reports for a number (Kosovo, XK,
+# has no ISO code). One without a market of its own is rated at Meta's rest-of-world market, never rejected.
+RECIPIENT_COUNTRIES = frozenset(COUNTRY_MARKET) | frozenset(phonenumbers.SUPPORTED_REGIONS)
 CATEGORIES = frozenset(Category.values)  # Category.values rebuilds a list on every access
 
 
@@ -107,7 +115,7 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     if number_error:
         return number_error
     country = raw["recipient_country"]
-    if not isinstance(country, str) or country.upper() not in COUNTRY_MARKET:
+    if not isinstance(country, str) or country.upper() not in RECIPIENT_COUNTRIES:
         return f"recipient_country {country!r} is not an ISO 3166-1 alpha-2 country code"
     if not isinstance(raw["category"], str) or raw["category"] not in CATEGORIES:
         return f"unknown category {raw['category']!r} (expected one of: {', '.join(Category.values)})"
@@ -169,17 +177,25 @@ def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
     now = clock.now()
     parsed = _parse_unique(events, now, result)
     rated = _rate(parsed, result)
-    for attempt in range(2):
+    for attempt in range(RECORD_ATTEMPTS):
         try:
             _record(rated, now, result)
             break
-        except (IntegrityError, PeriodClosedMeanwhile):
-            # A concurrent batch recorded one of these message ids first (the retry sees them as duplicates), or
-            # a month was closed meanwhile (the retry counts the cost in the next one).
-            if attempt:
+        except (IntegrityError, PeriodClosedMeanwhile, OperationalError) as exc:
+            # A concurrent batch recorded one of these message ids first (the retry sees them as duplicates), a
+            # month was closed meanwhile (the retry counts the cost in the next one), or PostgreSQL broke a lock
+            # cycle. Nothing of this attempt was written; anything else is a real error.
+            if attempt == RECORD_ATTEMPTS - 1 or not _retryable(exc):
                 raise
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 -- jitter, not security
     result.rejected.sort(key=lambda r: r.index)
     return result
+
+
+def _retryable(exc: Exception) -> bool:
+    if not isinstance(exc, OperationalError):
+        return True
+    return getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
 def _parse_unique(events: Sequence[object], now: dt.datetime, result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
@@ -251,7 +267,9 @@ def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, st
 
 def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
     with transaction.atomic():
-        seen = _recorded_message_ids([r.event.message_id for r in rated])
+        # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
+        ids = [r.event.message_id for r in rated]
+        seen = set() if connection.vendor == "postgresql" else _recorded_message_ids(ids)
         fresh = [r for r in rated if r.event.message_id not in seen]
         charges = [
             UsageCharge(
@@ -264,14 +282,15 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
             for r in fresh
         ]
 
-        def rows_write(placements: list[UsagePlacement]) -> None:
-            _usage_insert([_usage_row(fresh[index], period, entry_id, now) for index, period, entry_id in placements])
+        def rows_write(placements: list[UsagePlacement]) -> set[int]:
+            written = _usage_insert([_usage_row(fresh[i], period, entry_id, now) for i, period, entry_id in placements])
+            return {i for i, _, _ in placements if fresh[i].event.message_id in written}
 
-        entries = usage_batch_post(charges=charges, rows_write=rows_write) if fresh else []
-    result.accepted = len(fresh)
-    result.duplicates += len(rated) - len(fresh)
+        posted = usage_batch_post(charges=charges, rows_write=rows_write) if fresh else UsagePosted([], set())
+    result.accepted = len(posted.written)
+    result.duplicates += len(rated) - len(posted.written)
     hub_of_account = {r.waba.account_id: r.waba.hub_id for r in fresh}
-    for entry in entries:
+    for entry in posted.entries:
         hub_id = hub_of_account[entry.account_id]
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
 
@@ -301,15 +320,16 @@ USAGE_COLUMNS = (
 )
 
 
-def _usage_insert(rows: list[tuple]) -> None:
-    """Insert usage rows: COPY on PostgreSQL (the hot path; a concurrent duplicate message id surfaces as
-    IntegrityError, which the caller retries), bulk_create elsewhere."""
+def _usage_insert(rows: list[tuple]) -> set[str]:
+    """Insert usage rows; return the message ids written. PostgreSQL (the hot path): one INSERT that skips a
+    message id recorded before or by a concurrent batch; elsewhere bulk_create (one writer at a time, and the
+    recorded ids were read first)."""
     if not rows:
-        return
+        return set()
     if connection.vendor == "postgresql":
-        copy_rows(MessageUsage, USAGE_COLUMNS, rows)
-    else:
-        MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
+        return insert_rows_new_only(MessageUsage, USAGE_COLUMNS, rows, unique="message_id")
+    MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
+    return {row[0] for row in rows}
 
 
 def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:

@@ -100,6 +100,18 @@ def test_a_country_without_its_own_rate_falls_back_to_the_rest_of_world_market(n
     assert (usage.market, usage.rate) == ("OTHER", Decimal("0.050000"))
 
 
+def test_a_country_missing_from_the_country_table_is_rated_at_the_rest_of_world_market(number):
+    # libphonenumber answers XK (Kosovo, no ISO 3166-1 code) for +383 numbers; Meta bills those messages too.
+    result = usage_record_batch(events=[event(number, 1, recipient_country="XK")])
+
+    assert (result.accepted, result.rejected) == (1, [])
+    usage = MessageUsage.objects.get()
+    assert (usage.recipient_country, usage.market, usage.rate, usage.cost) == (
+        "XK", "OTHER", Decimal("0.050000"), Decimal("0.050000")
+    )
+    assert balance(number) == Decimal("-0.050000")
+
+
 def test_a_message_with_no_rate_at_all_is_rejected_with_the_reason(number):
     result = usage_record_batch(events=[event(number, 1, recipient_country="JP", category="utility")])
 
