@@ -43,7 +43,7 @@ from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, M
 from billing.onboarding import number_onboard
 from billing.payments.charging import RoundOutcome, invoice_charge_automatically
 from billing.payments.parties import cards_of
-from billing.pdf import invoice_pdf_render
+from billing.pdf import invoice_pdf_bytes
 from hub.models import Hub, LicenseTier, PhoneNumber, Waba
 from hub.services import number_request_deletion
 
@@ -116,7 +116,7 @@ class PdfRenderer(BaseRenderer):
 
 
 class InvoicePdfView(APIView):
-    """An issued invoice's PDF: the stored file when there is one, else rendered now. Errors stay JSON."""
+    """An issued invoice's PDF: the stored file, else rendered now and stored (invoice_pdf_bytes). Errors stay JSON."""
 
     renderer_classes = [JSONRenderer, PdfRenderer]
     invoices_of: Callable[[Request], QuerySet[Invoice]]  # the key's own invoices (client or partner)
@@ -124,7 +124,7 @@ class InvoicePdfView(APIView):
     def get(self, request, number: str):
         number = reference_or_404(number, INVOICE_NUMBER)
         invoice = get_object_or_404(type(self).invoices_of(request).exclude(status=InvoiceStatus.DRAFT), number=number)
-        data = _stored_pdf(invoice) or invoice_pdf_render(invoice=invoice)
+        data = invoice_pdf_bytes(invoice=invoice)
         response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{invoice.number}.pdf"'
         return response
@@ -134,16 +134,6 @@ class InvoicePdfView(APIView):
         if isinstance(response, Response):
             response.accepted_renderer, response.accepted_media_type = JSONRenderer(), "application/json"
         return response
-
-
-def _stored_pdf(invoice: Invoice) -> bytes | None:
-    if not invoice.pdf:
-        return None
-    try:
-        with invoice.pdf.open("rb") as file:
-            return file.read()
-    except FileNotFoundError:
-        return None
 
 
 PDF_RESPONSE = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as a PDF.")}

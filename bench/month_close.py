@@ -62,9 +62,9 @@ class QueryCounter:
 
 
 def celery_queue_only() -> str:
-    """Invoice delivery (`billing.deliver_invoices`: PDF render + email) is queued on commit. config.settings.test
-    runs tasks eagerly, which would render every PDF inside the timed run: queue them to kombu's in-memory
-    transport instead, where they stay."""
+    """Invoice delivery (`billing.deliver_invoice`, one per invoice: PDF render + email) is queued on commit.
+    config.settings.test runs tasks eagerly, which would render every PDF inside the timed run: queue them to
+    kombu's in-memory transport instead, where they stay."""
     import billing.tasks  # noqa: F401 -- registers the tasks now, not inside the timed run
     from config.celery_app import app
 
@@ -518,13 +518,13 @@ def pdf_hub_close():
 def pdf_invoice(report):
     """An issued MCI whose usage breakdown has exactly 50 rows: one from the run if any, else the PDF hub's."""
     from billing.models import InvoiceKind
-    from billing.pdf import usage_breakdown
+    from billing.selectors.usage_breakdown import mci_usage_breakdown
 
     for invoice in [i for i in report.issued if i.kind == InvoiceKind.MONTH_CLOSING][:20]:
-        if len(usage_breakdown(invoice)) == PDF_USAGE_ROWS:
+        if len(mci_usage_breakdown(invoice=invoice)) == PDF_USAGE_ROWS:
             return invoice, "an MCI of the run"
     first = next((i for i in report.issued if i.kind == InvoiceKind.MONTH_CLOSING), None)
-    rows = len(usage_breakdown(first)) if first else 0
+    rows = len(mci_usage_breakdown(invoice=first)) if first else 0
     return pdf_hub_close(), f"a separate hub closed with month_close (the run's MCIs have {rows} usage rows)"
 
 
@@ -555,7 +555,7 @@ def main() -> None:
     bench_django(DB_NAME)
     from billing.invoicing.calendar import CHUNK_SIZE
     from billing.models import InvoiceKind
-    from billing.pdf import usage_breakdown
+    from billing.selectors.usage_breakdown import mci_usage_breakdown
 
     celery_note = celery_queue_only()
     tally = log_tally()
@@ -620,7 +620,7 @@ def main() -> None:
     audit_or_exit("after the month close")
 
     invoice, source = pdf_invoice(report)
-    rows = len(usage_breakdown(invoice))
+    rows = len(mci_usage_breakdown(invoice=invoice))
     pdf_seconds, size = time_pdfs(invoice, args.pdfs)
     assert invoice.kind == InvoiceKind.MONTH_CLOSING
     print(

@@ -24,10 +24,29 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class DeliveredFilter(admin.SimpleListFilter):
+    """Issued invoices whose email has (not) been accepted by the mail server yet (billing/delivery.py)."""
+
+    title = _("delivered")
+    parameter_name = "delivered"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(delivered_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(number__isnull=False, delivered_at__isnull=True)
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
-    list_display = ["number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "pdf_link"]
-    list_filter = ["kind", "status", "currency", "period_start"]
+    list_display = [
+        "number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "delivered", "pdf_link",
+    ]  # fmt: skip
+    list_filter = ["kind", "status", DeliveredFilter, "currency", "period_start"]
     search_fields = ["number", "party_key", "billed_company__company_name", "hub__hub_id", "partner__name"]
     list_select_related = ["hub", "partner"]
     date_hierarchy = "issued_at"
@@ -37,6 +56,15 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
     @admin.display(description="billed")
     def party(self, invoice):
         return invoice.billed_company.get("hub_id") or invoice.billed_company.get("company_name")
+
+    @admin.display(description=_("delivered"), ordering="delivered_at")
+    def delivered(self, invoice):
+        """When the email was accepted; for an issued invoice not delivered yet, "No" and the last reason."""
+        if invoice.delivered_at:
+            return invoice.delivered_at  # the admin shows it in the staff's time zone
+        if invoice.number is None:
+            return "–"
+        return format_html("<strong>{}</strong> {}", _("No"), invoice.delivery_error)
 
     @admin.display(description="PDF")
     def pdf_link(self, invoice):

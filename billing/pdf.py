@@ -5,22 +5,21 @@ Every figure printed is rounded half-up to cents (DESIGN.md, Money).
 """
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db.models import Count, Sum
 from django.template.loader import render_to_string
 from django.utils import dateformat
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing.markets import COUNTRY_NAMES, market_label
-from billing.models import Category, Invoice, InvoiceKind, InvoiceLine, InvoiceStatus, MessageUsage
+from billing.markets import COUNTRY_NAMES
+from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from billing.money import cents
+from billing.selectors.usage_breakdown import mci_usage_breakdown
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$"}
 MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
@@ -40,26 +39,6 @@ STAMPS = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
 
 class InvoicePdfError(Exception):
     """The invoice has no PDF (it is a draft), or xhtml2pdf could not render it."""
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    """Billable usage of one WABA × phone number × category × market in a billing period."""
-
-    waba_id: str
-    phone_number: str
-    category: str
-    market: str
-    messages: int
-    cost: Decimal  # rounded half-up to cents
-
-    @property
-    def category_label(self) -> str:
-        return str(Category(self.category).label) if self.category in Category.values else self.category
-
-    @property
-    def market_label(self) -> str:
-        return market_label(self.market)
 
 
 def font_dir() -> Path:
@@ -98,24 +77,6 @@ def pdf_link_callback(uri: str, rel: str | None = None) -> str:
     if not path.is_relative_to(font_dir().resolve()) or not path.is_file():
         raise InvoicePdfError(f"Invoice PDF asset {uri!r} is not a file under {font_dir()}.")
     return str(path)
-
-
-def usage_breakdown(invoice: Invoice) -> list[UsageRow]:
-    """The hub's billable usage in the invoice's period, one row per WABA × number × category × market.
-
-    One GROUP BY query: a month of millions of messages prints as a few dozen rows, never one per message.
-    Each row's cost is its exact sum rounded half-up to cents."""
-    if invoice.hub_id is None:
-        return []
-    rows = (
-        MessageUsage.objects.filter(hub_id=invoice.hub_id, billable=True, period=invoice.period_start)
-        .values_list("waba__meta_waba_id", "phone_number__e164", "category", "market")
-        .annotate(messages=Count("id"), cost=Sum("cost"))
-        .order_by("waba__meta_waba_id", "phone_number__e164", "category", "market")
-    )
-    return [
-        UsageRow(waba, number, category, market, n, cents(cost)) for waba, number, category, market, n, cost in rows
-    ]
 
 
 def _provider() -> dict:
@@ -174,7 +135,7 @@ def _month_closing(invoice: Invoice) -> dict:
             "messages": f"{row.messages:,}",
             "cost": money_format(row.cost, invoice.currency),
         }
-        for row in usage_breakdown(invoice)
+        for row in mci_usage_breakdown(invoice=invoice)
     ]
     return {"summary_rows": rows, "usage_rows": usage}
 
@@ -230,8 +191,40 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     return output.getvalue()
 
 
-def invoice_pdf_store(*, invoice: Invoice) -> None:
-    """Render the invoice and keep the file on it. Only the pdf column is written: it may change after issue."""
+def invoice_pdf_store(*, invoice: Invoice) -> bytes:
+    """Render the invoice and keep the file on it (replacing any earlier one); return the PDF.
+    Only the pdf column is written: it may change after issue."""
     data = invoice_pdf_render(invoice=invoice)
     invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(data), save=False)
     Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
+    return data
+
+
+def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
+    """The issued invoice's PDF: the stored file, else rendered now and stored, so every later download and the
+    email carry the same document. The one way pages, API, email and commands get an invoice's PDF.
+
+    Raises InvoicePdfError for a draft. A stored file that has gone missing is rendered again. When two requests
+    render at once, the first to store wins and both return its file (the loser's render is discarded)."""
+    if invoice.number is None or invoice.status == InvoiceStatus.DRAFT:
+        raise InvoicePdfError(f"Invoice {invoice.pk} is a draft: only an issued invoice has a PDF.")
+    if stored := _stored_pdf(invoice):
+        return stored
+    data = invoice_pdf_render(invoice=invoice)
+    seen = invoice.pdf.name or ""
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(data), save=False)
+    if Invoice.objects.filter(pk=invoice.pk, pdf=seen).update(pdf=invoice.pdf.name):
+        return data
+    invoice.pdf.delete(save=False)  # another request stored its rendering first: serve that one
+    invoice.refresh_from_db(fields=["pdf"])
+    return _stored_pdf(invoice) or data
+
+
+def _stored_pdf(invoice: Invoice) -> bytes | None:
+    if not invoice.pdf:
+        return None
+    try:
+        with invoice.pdf.open("rb") as stored:
+            return stored.read()
+    except FileNotFoundError:
+        return None

@@ -34,7 +34,7 @@ from billing.models import (
 from billing.money import is_cents
 from billing.payments.errors import PaymentRefused
 from billing.payments.refunds import credit_refund_record, payment_refund_record, refund_send
-from billing.pdf import InvoicePdfError, invoice_pdf_render, invoice_pdf_store
+from billing.pdf import InvoicePdfError, invoice_pdf_bytes, invoice_pdf_store
 from billing.reconciliation import ReconciliationError, reconciliation_parse, usage_reconcile
 from billing.restrictions import RestrictionError, restriction_lift
 from core import clock
@@ -162,11 +162,7 @@ def staff_invoice_email_resend(*, user, invoice: Invoice, reason: str, key: str)
     with transaction.atomic():
         if (done := _already_done(key)) is not None:
             return done
-        if invoice.pdf:
-            with invoice.pdf.open("rb") as stored:
-                pdf = stored.read()
-        else:
-            pdf = invoice_pdf_render(invoice=invoice)
+        pdf = invoice_pdf_bytes(invoice=invoice)
         transaction.on_commit(lambda: invoice_email_send(invoice=invoice, pdf=pdf))
         details = _invoice_figures(invoice) | {"to": recipient}
         return _record(user=user, action=StaffActionKind.INVOICE_EMAIL_RESEND, target=invoice, reason=reason,

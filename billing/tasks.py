@@ -12,7 +12,6 @@ from billing.invoicing.licenses import license_issue, new_numbers_issue, new_num
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
-from billing.models import Invoice
 from billing.restrictions import restrictions_evaluate
 from core import clock
 
@@ -82,21 +81,35 @@ def new_numbers_issue_task(self, day: str, hub_ids: list[int]) -> int:
     return len(new_numbers_issue(day=dt.date.fromisoformat(day), issued_at=clock.now(), hub_ids=hub_ids))
 
 
-@shared_task(name="billing.deliver_invoices", bind=True, acks_late=True, max_retries=5, time_limit=30 * 60)
-def invoices_deliver_task(self, invoice_ids: list[int]) -> int:
-    """Render and store each invoice's PDF and email it to the billing email (once: emailed_at is kept)."""
-    from billing.emails import invoice_email_send
-    from billing.pdf import invoice_pdf_store
+# One invoice per task: a refused email retries that invoice alone, with back-off (30 s, 1, 2, 4, 8 min: about the
+# sweep's grace), then the delivery sweep takes over. SMTP errors are OSErrors (smtplib.SMTPException).
+DELIVERY_TASK = {
+    "bind": True, "acks_late": True, "autoretry_for": (OSError, OperationalError), "retry_backoff": 30,
+    "retry_backoff_max": 8 * 60, "retry_jitter": False, "max_retries": 5, "time_limit": 5 * 60,
+    "soft_time_limit": 4 * 60,
+}  # fmt: skip
 
-    sent = 0
-    for invoice in Invoice.objects.filter(id__in=invoice_ids, emailed_at__isnull=True).exclude(number=None):
-        if not invoice.pdf:
-            invoice_pdf_store(invoice=invoice)
-        with invoice.pdf.open("rb") as stored:
-            invoice_email_send(invoice=invoice, pdf=stored.read())
-        Invoice.objects.filter(pk=invoice.pk).update(emailed_at=clock.now())
-        sent += 1
-    return sent
+
+@shared_task(name="billing.deliver_invoice", **DELIVERY_TASK)
+def invoice_deliver_task(self, invoice_id: int) -> bool:
+    """Email one issued invoice with its PDF to the billing email, once (billing/delivery.py)."""
+    from billing.delivery import invoice_deliver
+
+    return invoice_deliver(invoice_id=invoice_id)
+
+
+@shared_task(name="billing.delivery_sweep", time_limit=10 * 60)
+def invoices_delivery_sweep_task() -> int:
+    """Every few minutes: queue again each issued invoice not delivered DELIVERY_GRACE after issue (its task was
+    lost with the broker or a worker, or ran out of retries). A duplicate task finds it delivered and sends nothing."""
+    from billing.delivery import DELIVERY_GRACE, invoices_undelivered
+
+    invoice_ids = invoices_undelivered(issued_before=clock.now() - DELIVERY_GRACE)
+    for invoice_id in invoice_ids:
+        invoice_deliver_task.delay(invoice_id)
+    if invoice_ids:
+        logger.warning("delivery sweep: queued %d undelivered invoice(s) again", len(invoice_ids))
+    return len(invoice_ids)
 
 
 @shared_task(name="billing.restrictions_sweep", time_limit=10 * 60)

@@ -19,3 +19,9 @@ BEAT_SCHEDULE |= {
     "dunning": {"task": "billing.dunning_run", "schedule": crontab(minute=20)},
     "payments-reconcile": {"task": "billing.payments_reconcile", "schedule": crontab(minute="*/15")},
 }
+
+# Invoice delivery: every issued invoice still not emailed 15 minutes after issue is queued again (its task was lost
+# with the broker or a worker, or the mail server refused it through all the task's retries).
+BEAT_SCHEDULE |= {
+    "invoice-delivery-sweep": {"task": "billing.delivery_sweep", "schedule": crontab(minute="*/15")},
+}

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from billing.invoicing.tax import TaxTreatment, tax_treatment
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
 from billing.money import cents
-from billing.queue import enqueue_on_commit
+from billing.queue import enqueue_each_on_commit
 from billing.sql import copy_objects, copy_rows, one_of
 from core import clock
 
@@ -119,9 +119,9 @@ def invoices_issue(*, drafts: Sequence[Draft], issued_at: dt.datetime) -> list[I
         invoices = _insert_drafts(fresh)
         numbers = numbers_take(sequence=sequence, count=len(invoices))
         _issue_rows(invoices, numbers, issued_at)
-        invoice_ids = [invoice.id for invoice in invoices]
-        for start in range(0, len(invoice_ids), 100):
-            enqueue_on_commit("billing.deliver_invoices", invoice_ids[start : start + 100])
+        # one delivery task per invoice (each retried on its own); an invoice whose task is lost is queued again
+        # by the delivery sweep (billing/delivery.py)
+        enqueue_each_on_commit("billing.deliver_invoice", [invoice.id for invoice in invoices])
     return invoices
 
 
@@ -192,7 +192,7 @@ def _copy_lines(invoices: list[Invoice], lines: list[list[DraftLine]]) -> None:
 INVOICE_COLUMNS = (
     "kind", "status", "party_key", "hub_id", "client_id", "partner_id", "period_key", "period_start", "period_end",
     "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",
-    "billed_company", "summary", "void_reason", "pdf", "created_at",
+    "billed_company", "summary", "void_reason", "pdf", "delivery_error", "created_at",
 )  # fmt: skip
 
 

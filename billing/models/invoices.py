@@ -80,7 +80,10 @@ class Invoice(models.Model):
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
+    # Delivery (PDF + email to the billing email, billing/delivery.py): when the mail server accepted it, and the
+    # last reason it did not, for staff (admin: Delivered yes/no).
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -89,6 +92,11 @@ class Invoice(models.Model):
             models.Index(fields=["hub", "kind", "period_start"]),
             models.Index(fields=["partner", "kind", "period_start"]),
             models.Index(fields=["status", "issued_at"]),
+            # the delivery sweep's scan: issued invoices not delivered yet (a handful, whatever the table's size)
+            models.Index(
+                fields=["issued_at"], name="invoice_undelivered",
+                condition=models.Q(delivered_at__isnull=True, number__isnull=False),
+            ),  # fmt: skip
         ]
         constraints = [
             models.UniqueConstraint(fields=["party_key", "kind", "period_key"], name="invoice_one_per_party_period"),

@@ -6,8 +6,9 @@ from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from billing.pdf import InvoicePdfError, invoice_pdf_render
+from billing.pdf import InvoicePdfError, invoice_pdf_bytes
 from billing.selectors import clients as selectors
+from billing.selectors.usage_breakdown import mci_usage_breakdown
 from clients.forms import InvoiceFilterForm
 from portal.scope import client_required
 
@@ -33,22 +34,18 @@ def invoice_list(request):
 @require_GET
 def invoice_detail(request, number: str):
     detail = selectors.invoice_detail(client=request.membership.party, number=number)
-    return render(request, "clients/invoice_detail.html", {"detail": detail, "invoice": detail.invoice})
+    usage_rows = mci_usage_breakdown(invoice=detail.invoice)  # the rows printed on the PDF
+    context = {"detail": detail, "invoice": detail.invoice, "usage_rows": usage_rows}
+    return render(request, "clients/invoice_detail.html", context)
 
 
 @client_required
 @require_GET
 def invoice_pdf(request, number: str):
-    """The stored PDF when there is one, else rendered now (the same template)."""
+    """The stored PDF, else rendered now and stored (invoice_pdf_bytes)."""
     invoice = selectors.invoice_of_client(client=request.membership.party, number=number)
-    if invoice.pdf:
-        try:
-            return FileResponse(invoice.pdf.open("rb"), as_attachment=True, filename=f"{invoice.number}.pdf",
-                                content_type="application/pdf")  # fmt: skip
-        except FileNotFoundError:
-            pass  # the stored file is gone: render it again
     try:
-        data = invoice_pdf_render(invoice=invoice)
+        data = invoice_pdf_bytes(invoice=invoice)
     except InvoicePdfError as error:
         raise Http404(str(error)) from error
     return FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.pdf",

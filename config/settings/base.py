@@ -182,6 +182,9 @@ CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "billing@hub-portal.example")
+# Seconds to wait on the mail server. Invoice delivery holds the invoice's row lock while it talks to it
+# (billing/delivery.py), so a mail server that hangs must not hold it for ever: the task retries instead.
+EMAIL_TIMEOUT = int(env("DJANGO_EMAIL_TIMEOUT", "30"))
 
 STRIPE_API_KEY = env("STRIPE_API_KEY")
 STRIPE_API_BASE = env("STRIPE_API_BASE")

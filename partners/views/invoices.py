@@ -1,12 +1,12 @@
 """Partner Hub invoicing: the partner's own Partner Plan invoices, never its clients' invoices."""
 
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from billing.models import InvoiceLine, InvoiceStatus
-from billing.pdf import invoice_pdf_render
+from billing.pdf import invoice_pdf_bytes
 from billing.selectors.partners import plan_invoice_get, plan_invoices
 from portal.scope import partner_required
 
@@ -45,13 +45,8 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
 @partner_required
 @require_GET
 def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
-    """The stored PDF (rendered at issue), or rendered now when the task has not run yet."""
+    """The stored PDF, else rendered now and stored (invoice_pdf_bytes)."""
     invoice = _invoice_or_404(request, number)
-    filename = f"{invoice.number}.pdf"
-    if invoice.pdf:
-        return FileResponse(
-            invoice.pdf.open("rb"), as_attachment=True, filename=filename, content_type="application/pdf"
-        )
-    response = HttpResponse(invoice_pdf_render(invoice=invoice), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{invoice.number}.pdf"'
     return response

@@ -40,7 +40,7 @@ def test_an_issued_invoice_is_emailed_to_the_billing_email_with_its_pdf(
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
     assert invoice.number in text and "Nordlicht Digital GmbH" in text
     invoice.refresh_from_db()
-    assert invoice.emailed_at == DEC_1
+    assert invoice.delivered_at == DEC_1
     assert invoice.pdf.name.endswith(f"{invoice.number}.pdf")
 
 

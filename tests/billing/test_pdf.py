@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from pypdf import PdfReader
 
 from billing.models import Invoice, InvoiceKind, InvoiceLine, MessageUsage
-from billing.pdf import InvoicePdfError, UsageRow, invoice_pdf_render, invoice_pdf_store, money_format, usage_breakdown
+from billing.pdf import InvoicePdfError, invoice_pdf_render, invoice_pdf_store, money_format
+from billing.selectors.usage_breakdown import UsageRow, mci_usage_breakdown
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +24,7 @@ ISSUED_AT = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
 WABA_ID = "104857600123456"
 NUMBER_A = "+4915123456701"
 NUMBER_B = "+4915123456702"
+NUMBER_C = "+4915123456703"
 MESSAGE_IDS = (f"wamid.{n:08d}" for n in itertools.count(1))
 
 
@@ -94,7 +96,8 @@ def hub():
 
 @pytest.fixture
 def october_usage(hub):
-    """17 billable October messages in 4 groups, plus messages that must not count."""
+    """2,016 billable October messages in 5 groups costing 1,234.4993 (the MCI's usage line: 1,234.50), plus messages
+    that must not count."""
     waba = WabaFactory(hub=hub, meta_waba_id=WABA_ID)
     number_a = PhoneNumberFactory(waba=waba, e164=NUMBER_A)
     number_b = PhoneNumberFactory(waba=waba, e164=NUMBER_B)
@@ -102,6 +105,8 @@ def october_usage(hub):
     usage_record(number_a, count=2, category="utility", market="DE", rate="0.022500")
     usage_record(number_a, count=3, category="marketing", market="BR", rate="0.062500")
     usage_record(number_b, count=4, category="authentication", market="DE", rate="0.054700")
+    number_c = PhoneNumberFactory(waba=waba, e164=NUMBER_C)
+    usage_record(number_c, count=2000, category="marketing", market="DE", rate="0.616628")
     usage_record(number_a, count=5, category="service", market="DE", rate="0", billable=False)
     usage_record(number_a, count=2, category="marketing", market="DE", rate="0.113100", period=NOV)
     other_hub_number = PhoneNumberFactory(waba=WabaFactory(), e164="+4915123456799")
@@ -158,15 +163,18 @@ def test_money_is_printed_with_its_symbol_half_up_to_cents_and_a_minus_sign():
 def test_usage_breakdown_is_one_row_per_waba_number_category_and_market(hub, october_usage, django_assert_num_queries):
     invoice = month_closing_invoice(hub)
 
-    with django_assert_num_queries(1):
-        rows = usage_breakdown(invoice)
+    with django_assert_num_queries(2):  # the rows, and the usage line they add up to
+        rows = mci_usage_breakdown(invoice=invoice)
 
+    # rounded down, the rows make 1,234.47; the 3 cents missing to the line's 1,234.50 go to the largest remainders
     assert rows == [
-        UsageRow(WABA_ID, NUMBER_A, "marketing", "BR", 3, Decimal("0.19")),  # 0.187500
+        UsageRow(WABA_ID, NUMBER_A, "marketing", "BR", 3, Decimal("0.19")),  # 0.187500: 2nd largest remainder
         UsageRow(WABA_ID, NUMBER_A, "marketing", "DE", 7, Decimal("0.79")),  # 0.791700
-        UsageRow(WABA_ID, NUMBER_A, "utility", "DE", 2, Decimal("0.05")),  # 0.045000, half-up
-        UsageRow(WABA_ID, NUMBER_B, "authentication", "DE", 4, Decimal("0.22")),  # 0.218800
+        UsageRow(WABA_ID, NUMBER_A, "utility", "DE", 2, Decimal("0.04")),  # 0.045000: 4th, no cent left for it
+        UsageRow(WABA_ID, NUMBER_B, "authentication", "DE", 4, Decimal("0.22")),  # 0.218800: largest remainder
+        UsageRow(WABA_ID, NUMBER_C, "marketing", "DE", 2000, Decimal("1233.26")),  # 1,233.256000: 3rd
     ]
+    assert sum(row.cost for row in rows) == Decimal("1234.50")
 
 
 def test_month_closing_invoice_pdf_shows_account_lines_summary_and_usage(hub, october_usage):
@@ -198,9 +206,10 @@ def test_month_closing_invoice_pdf_shows_account_lines_summary_and_usage(hub, oc
     ) in text
     # 7 marketing messages to Germany from number A: one row, not seven
     assert f"{WABA_ID} {NUMBER_A} Marketing Germany 7 €0.79" in text
-    assert f"{WABA_ID} {NUMBER_A} Utility Germany 2 €0.05" in text
+    assert f"{WABA_ID} {NUMBER_A} Utility Germany 2 €0.04" in text
     assert f"{WABA_ID} {NUMBER_A} Marketing Brazil 3 €0.19" in text
     assert f"{WABA_ID} {NUMBER_B} Authentication Germany 4 €0.22" in text
+    assert f"{WABA_ID} {NUMBER_C} Marketing Germany 2,000 €1,233.26" in text
     assert text.count(NUMBER_A) == 3
     assert text.count(NUMBER_B) == 1
     assert "Service" not in text

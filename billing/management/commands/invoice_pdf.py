@@ -3,11 +3,14 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Invoice
-from billing.pdf import InvoicePdfError, invoice_pdf_render
+from billing.pdf import InvoicePdfError, invoice_pdf_bytes
 
 
 class Command(BaseCommand):
-    help = "Write the PDF of an issued invoice to a file: manage.py invoice_pdf INV-2026-000042 --output invoice.pdf"
+    help = (
+        "Write the PDF of an issued invoice (the stored one, else rendered and stored) to a file: "
+        "manage.py invoice_pdf INV-2026-000042 --output invoice.pdf"
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("number", help="Invoice number, e.g. INV-2026-000042.")
@@ -18,7 +21,7 @@ class Command(BaseCommand):
         if invoice is None:
             raise CommandError(f"No invoice numbered {number}.")
         try:
-            data = invoice_pdf_render(invoice=invoice)
+            data = invoice_pdf_bytes(invoice=invoice)
         except InvoicePdfError as exc:
             raise CommandError(str(exc)) from exc
         Path(output).write_bytes(data)

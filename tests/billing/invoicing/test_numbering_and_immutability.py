@@ -268,11 +268,11 @@ def test_status_payment_void_and_delivery_columns_still_move_after_issue(issued)
 
     Invoice.objects.filter(pk=issued.pk).update(status=InvoiceStatus.UNPAID)
     Invoice.objects.filter(pk=issued.pk).update(status=InvoiceStatus.PAID, paid_at=paid_at)
-    Invoice.objects.filter(pk=issued.pk).update(voided_at=paid_at, void_reason="test", emailed_at=paid_at)
+    Invoice.objects.filter(pk=issued.pk).update(voided_at=paid_at, void_reason="test", delivered_at=paid_at)
     Invoice.objects.filter(pk=issued.pk).update(pdf="invoices/2026/11/INV-2026-000001.pdf")
 
     issued.refresh_from_db()
-    assert (issued.status, issued.paid_at, issued.emailed_at) == (InvoiceStatus.PAID, paid_at, paid_at)
+    assert (issued.status, issued.paid_at, issued.delivered_at) == (InvoiceStatus.PAID, paid_at, paid_at)
     assert issued.pdf.name == "invoices/2026/11/INV-2026-000001.pdf"
     assert issued.total == Decimal("119.00")
 
@@ -287,11 +287,11 @@ def deliveries(monkeypatch):
     lock = threading.Lock()
 
     def record(task_name: str, invoice_ids: list[int]) -> None:
-        assert task_name == "billing.deliver_invoices"
+        assert task_name == "billing.deliver_invoice"
         with lock:
             queued.extend(invoice_ids)
 
-    monkeypatch.setattr(issuing, "enqueue_on_commit", record)
+    monkeypatch.setattr(issuing, "enqueue_each_on_commit", record)
     return queued
 
 

@@ -426,7 +426,7 @@ def test_the_monthly_prepayment_can_be_limited_to_some_hubs():
 @pytest.fixture
 def no_delivery(monkeypatch):
     """Issued invoices are not rendered and emailed from the worker threads."""
-    monkeypatch.setattr(issuing, "enqueue_on_commit", lambda task_name, *args: None)
+    monkeypatch.setattr(issuing, "enqueue_each_on_commit", lambda task_name, ids: None)
 
 
 @pytest.mark.postgres
