@@ -166,9 +166,7 @@ def issue_time(day: dt.date) -> dt.datetime:
     return now if now.date() == day else dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def job_run(
-    *, job: Job, day: dt.date, ids: Sequence[int] | None, issued_at: dt.datetime | None = None
-) -> JobResult:
+def job_run(*, job: Job, day: dt.date, ids: Sequence[int] | None, issued_at: dt.datetime | None = None) -> JobResult:
     """One step of `job` as the calendar runs it on `day`: for the billing month the table gives for that day."""
     return job.run(period=job.period(day), day=day, issued_at=issued_at or issue_time(day), ids=ids)
 
