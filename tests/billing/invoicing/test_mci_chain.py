@@ -191,8 +191,8 @@ def test_over_a_sequence_of_months_each_mci_starts_where_the_previous_ended_and_
     assert shown["total_added_funds"] == total(EntryKind.FUNDS_ADDED, EntryKind.FUNDS_RETURNED) == Decimal("31.00")
     assert shown["total_usage"] == -total(EntryKind.USAGE, EntryKind.ROUNDING) == Decimal("35.79")
     assert shown["total_refunds"] == total(EntryKind.REFUND) == Decimal("1.85")
-    assert shown["usage_reconciliation"] == total(EntryKind.RECONCILIATION, EntryKind.MANUAL_ADJUSTMENT) == Decimal(
-        "5.15"
+    assert (
+        shown["usage_reconciliation"] == total(EntryKind.RECONCILIATION, EntryKind.MANUAL_ADJUSTMENT) == Decimal("5.15")
     )
     assert figures(mcis[0])["starting_balance"] == Decimal("0.00")
     # the last MCI's Ending Balance is the whole ledger up to it, less the debts moved to earlier invoices
