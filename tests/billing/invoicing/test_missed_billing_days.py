@@ -6,6 +6,7 @@ The runs go through beat's own entry point, `billing.run_day`, executed eagerly 
 so its chunk tasks run in the test's transaction."""
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
@@ -147,3 +148,24 @@ def test_a_partner_and_a_number_never_billed_start_with_the_month_of_their_first
     # then only November is billed: billing starts at the first run, not at onboarding (as it did before)
     assert billed_months(InvoiceKind.LICENSE) == ["2026-11"]
     assert billed_months(InvoiceKind.PARTNER_PLAN) == ["2026-11"]
+
+
+def test_the_migration_backfills_each_partners_billed_through_month_from_its_plan_invoices(world):
+    # given a partner billed for September and October before the field existed, and one never billed
+    from django.apps import apps
+
+    from billing.invoicing.partner_plans import partner_plan_issue
+
+    hub, partner = world
+    never_billed = PartnerFactory(name="Bravo Partner")
+    for month in (dt.date(2026, 9, 1), dt.date(2026, 10, 1)):
+        partner_plan_issue(partner_ids=[partner.pk], month=month, issued_at=utc(2026, 10, 1, 0, 5))
+    Partner.objects.update(plan_billed_through=None)
+    migration = importlib.import_module("billing.migrations.0011_partner_plan_billed_through_backfill")
+
+    migration.backfill(apps, None)
+
+    assert dict(Partner.objects.values_list("name", "plan_billed_through")) == {
+        "Alpha Partner": dt.date(2026, 10, 1),
+        never_billed.name: None,
+    }
