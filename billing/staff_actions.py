@@ -15,9 +15,7 @@ from django.db import connection, models, transaction
 from djmoney.money import Money
 
 from billing.emails import invoice_email_send
-from billing.invoicing.licenses import license_issue
-from billing.invoicing.month_close import month_close
-from billing.invoicing.partner_plans import partner_plan_issue
+from billing.invoicing import calendar
 from billing.invoicing.settlement import InvoiceStateError, invoice_mark_paid, invoice_void
 from billing.ledger import LedgerError, ledger_post
 from billing.models import (
@@ -51,7 +49,8 @@ STAFF_ACTION_ERRORS = (
     StaffActionError, InvoiceStateError, LedgerError, PaymentRefused, InvoicePdfError, ReconciliationError,
     RestrictionError,
 )  # fmt: skip
-ISSUABLE_KINDS = (InvoiceKind.LICENSE, InvoiceKind.MONTH_CLOSING, InvoiceKind.PARTNER_PLAN)
+# The kinds a job of the billing calendar issues for one hub or partner: License, Month Closing, Partner Plan.
+ISSUABLE_KINDS = tuple(job.invoice_kind for job in calendar.JOBS if job.invoice_kind)
 
 
 def _reason(reason: str) -> str:
@@ -91,7 +90,8 @@ def staff_invoices_issue(
     *, user, kind: str, month: dt.date, reason: str, key: str, hub: Hub | None = None, partner: Partner | None = None
 ) -> StaffAction:
     """Run one billing job now for one hub (License Invoice, Month Closing Invoice) or partner (Partner Plan), as
-    the calendar would on its day. A month is billed once: when its invoice exists, nothing is issued (refused)."""
+    the calendar runs it on the billing day of `month` (billing/invoicing/calendar.py). A month is billed once: when
+    its invoice exists, nothing is issued (refused)."""
     reason = _reason(reason)
     month = month.replace(day=1)
     this_month = clock.month_start(clock.now())
@@ -104,13 +104,10 @@ def staff_invoices_issue(
     with transaction.atomic():
         if (done := _already_done(key)) is not None:
             return done
-        now = clock.now()
-        if kind == InvoiceKind.LICENSE:
-            issued = license_issue(hub_ids=[hub.pk], month=month, issued_at=now)
-        elif kind == InvoiceKind.MONTH_CLOSING:
-            issued = month_close(hub_ids=[hub.pk], period=month, issued_at=now)
-        else:
-            issued = partner_plan_issue(partner_ids=[partner.pk], month=month, issued_at=now)
+        job = calendar.job_for_invoice_kind(kind)
+        issued = calendar.job_run(
+            job=job, day=job.billing_day(month), ids=[(hub or partner).pk], issued_at=clock.now()
+        ).issued
         if not issued:
             raise StaffActionError(
                 f"Nothing was issued: the {InvoiceKind(kind).label} for {month:%B %Y} already exists or there is "

@@ -8,10 +8,7 @@ from django.db import OperationalError, transaction
 
 from billing.audit import audit_run_record
 from billing.invoicing import calendar
-from billing.invoicing.licenses import license_issue, new_numbers_issue, new_numbers_sweep, numbers_deletion_finalize
-from billing.invoicing.month_close import month_close
-from billing.invoicing.partner_plans import partner_plan_issue
-from billing.invoicing.prepayments import monthly_prepayment_issue
+from billing.invoicing.licenses import new_numbers_issue
 from billing.restrictions import restrictions_evaluate
 from core import clock
 
@@ -36,44 +33,23 @@ def ledger_audit_task() -> int:
 
 @shared_task(name="billing.run_day", time_limit=10 * 60)
 def billing_day_task(day: str | None = None) -> list[str]:
-    """Beat's daily entry: fan the jobs due today out as one task per chunk of hubs or partners."""
+    """Beat's daily entry: the calendar's jobs due today (billing/invoicing/calendar.py). A job the others depend on
+    runs here, to its end; the rest fan out as one task per chunk of hubs or partners."""
     day_ = dt.date.fromisoformat(day) if day else clock.now().date()
     jobs = calendar.jobs_due(day_)
-    month = day_.replace(day=1)
-    if "number_deletions" in jobs:
-        numbers_deletion_finalize(month=month)
-    if day_.day == 1:  # last month's late numbers are pro-rated before this month's License Invoices
-        new_numbers_sweep(day=day_, issued_at=calendar.issue_time(day_))
     for job in jobs:
-        if job in ("licenses", "month_closing"):
-            for ids in calendar.chunks(calendar.hub_ids()):
-                billing_chunk_task.delay(job, day_.isoformat(), ids)
-        elif job == "partner_plans":
-            for ids in calendar.chunks(calendar.partner_ids()):
-                billing_chunk_task.delay(job, day_.isoformat(), ids)
-        elif job == "monthly_prepayments" or (job == "new_numbers" and day_.day != 1):
-            billing_chunk_task.delay(job, day_.isoformat(), None)
-    return jobs
+        if job.first:
+            calendar.job_run(job=job, day=day_, ids=None)
+            continue
+        for ids in calendar.job_chunks(job):
+            billing_chunk_task.delay(job.name, day_.isoformat(), ids)
+    return [job.name for job in jobs]
 
 
 @shared_task(name="billing.run_chunk", **CHUNK_TASK)
 def billing_chunk_task(self, job: str, day: str, ids: list[int] | None) -> int:
     day_ = dt.date.fromisoformat(day)
-    at = calendar.issue_time(day_)
-    month = day_.replace(day=1)
-    if job == "licenses":
-        issued = license_issue(hub_ids=ids, month=month, issued_at=at)
-    elif job == "month_closing":
-        issued = month_close(hub_ids=ids, period=clock.month_start(month - dt.timedelta(days=1)), issued_at=at)
-    elif job == "partner_plans":
-        issued = partner_plan_issue(partner_ids=ids, month=month, issued_at=at)
-    elif job == "monthly_prepayments":
-        issued = monthly_prepayment_issue(month=month, issued_at=at)
-    elif job == "new_numbers":
-        issued = new_numbers_sweep(day=day_, issued_at=at)
-    else:
-        raise ValueError(f"Unknown billing job {job!r}")
-    return len(issued)
+    return len(calendar.job_run(job=calendar.job_named(job, day_), day=day_, ids=ids).issued)
 
 
 @shared_task(name="billing.new_numbers", **CHUNK_TASK)

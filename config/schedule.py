@@ -4,8 +4,9 @@
 from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
-    # Every billing job due today (the 1st: licenses, month closing, partner plans; the last day: prepayments;
-    # daily: the new-numbers sweep), fanned out in chunks. Just after midnight UTC, so the month is complete.
+    # Every billing job due today, as billing/invoicing/calendar.py's JOBS declares them (the 1st: licenses, month
+    # closing, partner plans; the last day: prepayments; daily: the new-numbers sweep), fanned out in chunks. Just
+    # after midnight UTC, so the month is complete. A missed day is made up by the next run.
     "billing-day": {"task": "billing.run_day", "schedule": crontab(hour=0, minute=5)},
     # Behind the evaluation done with every money event: catches anything a lost transaction hook missed.
     "restrictions-sweep": {"task": "billing.restrictions_sweep", "schedule": crontab(minute="*/5")},

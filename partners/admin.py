@@ -22,8 +22,9 @@ class PartnerAdmin(admin.ModelAdmin):
     inlines = [PartnerMembershipInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # The currency is fixed at setup: every client, hub and ledger of the partner is in it.
-        return ["currency", "created_at"] if obj else ["created_at"]
+        # The currency is fixed at setup: every client, hub and ledger of the partner is in it. The billed-through
+        # month is moved by the Partner Plan invoices only.
+        return ["currency", "plan_billed_through", "created_at"] if obj else ["created_at"]
 
 
 @admin.register(PartnerMembership)

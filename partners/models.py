@@ -29,6 +29,12 @@ class Partner(CompanyDetails):
     name = models.CharField(_("display name"), max_length=200)
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="partners")
+    plan_billed_through = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("First day of the latest month a Partner Plan invoice bills this partner for."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
 
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
@@ -22,12 +22,18 @@ LIVE = (PhoneNumber.Status.ACTIVE, PhoneNumber.Status.PENDING_DELETION)
 
 
 def numbers_deletion_finalize(*, month: dt.date) -> int:
-    """Numbers whose deletion was requested before `month` are deleted as it starts (they are not licensed for
-    it). Returns how many."""
+    """Numbers whose deletion was requested before `month` are deleted. Each deletion takes effect at the start of
+    the month after its request (the number is not licensed for that month), also when this runs later than that,
+    after a missed billing day. Returns how many."""
     start, _ = clock.period_bounds(month)
-    return PhoneNumber.objects.filter(
-        status=PhoneNumber.Status.PENDING_DELETION, deletion_requested_at__lt=start
-    ).update(status=PhoneNumber.Status.DELETED, deleted_at=start)
+    pending = PhoneNumber.objects.filter(status=PhoneNumber.Status.PENDING_DELETION, deletion_requested_at__lt=start)
+    deleted = 0
+    for requested in pending.datetimes("deletion_requested_at", "month", tzinfo=dt.UTC):
+        effective, _ = clock.period_bounds(clock.next_month(clock.month_start(requested)))
+        deleted += pending.filter(deletion_requested_at__lt=effective).update(
+            status=PhoneNumber.Status.DELETED, deleted_at=effective
+        )
+    return deleted
 
 
 def _hubs(hub_ids: Sequence[int]) -> dict[int, Hub]:
@@ -47,52 +53,103 @@ def _not_licensed_for(month: dt.date) -> Q:
     return Q(licensed_through__isnull=True) | Q(licensed_through__lt=month)
 
 
-def _mark_licensed(invoices: list[Invoice], numbers_by_hub: dict[int, list[int]], month: dt.date) -> None:
-    """The numbers on the invoices just issued are licensed for `month` (in the same transaction), so no later job
-    bills them for it again."""
-    ids = [number_id for invoice in invoices for number_id in numbers_by_hub[invoice.hub_id]]
-    PhoneNumber.objects.filter(one_of("id", ids)).update(licensed_through=month)
+def _may_owe_a_month() -> Q:
+    """Live numbers, and deleted ones whose deletion took effect at least a month after their billed-through month
+    (deletions take effect at a month's start, so `deleted_at` > billed-through + 31 days means a month in between was
+    left unbilled by a missed billing day)."""
+    billed_through_plus_a_month = ExpressionWrapper(
+        F("licensed_through") + dt.timedelta(days=31), output_field=DateTimeField()
+    )
+    return Q(status__in=LIVE) | Q(
+        status=PhoneNumber.Status.DELETED, licensed_through__isnull=False, deleted_at__gt=billed_through_plus_a_month
+    )
+
+
+def months_owed(
+    *,
+    licensed_through: dt.date | None,
+    until: dt.date,
+    deletion_requested_at: dt.datetime | None,
+    deleted_at: dt.datetime | None,
+) -> list[dt.date]:
+    """The months a number's License Invoice is due for, up to `until`: every month after its billed-through month
+    (Kill Bill's charged-through date), so a missed billing day is made up; only `until` for a number never billed
+    (billing starts at the first License Invoice that finds it). A month is owed while the number is live at its
+    start: its deletion not requested before it (DESIGN: a deletion takes effect as the next month starts)."""
+    month = clock.next_month(licensed_through) if licensed_through else until
+    owed = []
+    while month <= until:
+        start, _ = clock.period_bounds(month)
+        if (deletion_requested_at is None or deletion_requested_at >= start) and (
+            deleted_at is None or deleted_at > start
+        ):
+            owed.append(month)
+        month = clock.next_month(month)
+    return owed
+
+
+def _mark_licensed(invoices: list[Invoice], numbers_by_draft: dict[tuple[str, str], list[int]]) -> None:
+    """The numbers on the invoices just issued are licensed through the latest month billed (in the same
+    transaction), so no later job bills them for it again."""
+    through: dict[int, dt.date] = {}
+    for invoice in invoices:
+        for number_id in numbers_by_draft[(invoice.party_key, invoice.period_key)]:
+            through[number_id] = max(through.get(number_id, invoice.period_start), invoice.period_start)
+    by_month: dict[dt.date, list[int]] = defaultdict(list)
+    for number_id, month in through.items():
+        by_month[month].append(number_id)
+    for month, ids in by_month.items():
+        PhoneNumber.objects.filter(one_of("id", ids)).update(licensed_through=month)
 
 
 def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datetime) -> list[Invoice]:
-    """Each hub's License Invoice for `month`: every active or pending-deletion number onboarded by the time the
-    invoice is issued (so a number onboarded on the 1st before the run is billed here, in full, and never
-    pro-rated), at its tier's monthly fee. A number onboarded on the 1st after the run is picked up by the
-    new-numbers sweep the next day, pro-rated over the whole month."""
+    """Each hub's License Invoice for `month`, and for every earlier month a missed billing day left unbilled (one
+    invoice per month, see `months_owed`): every active or pending-deletion number onboarded by the time the invoice
+    is issued (so a number onboarded on the 1st before the run is billed here, in full, and never pro-rated), at its
+    tier's monthly fee. A number onboarded on the 1st after the run is picked up by the new-numbers sweep the next
+    day, pro-rated over the whole month."""
     tiers = {tier.id: tier for tier in LicenseTier.objects.all()}
     with transaction.atomic():
         # Locked in primary-key order (see _locked), read as plain values: a chunk bills thousands of numbers.
         numbers = list(
             PhoneNumber.objects.filter(
-                _not_licensed_for(month), one_of("waba__hub__id", hub_ids), status__in=LIVE, onboarded_at__lte=issued_at
+                _not_licensed_for(month), _may_owe_a_month(), one_of("waba__hub__id", hub_ids),
+                onboarded_at__lte=issued_at,
             )
             .select_for_update(of=("self",))
             .order_by("id")
-            .values_list("id", "e164", "waba__hub_id", "tier_id")
-        )
-        by_hub, ids_by_hub = defaultdict(list), defaultdict(list)
-        label = f"{month:%B %Y}"
-        for number_id, e164, hub_id, tier_id in sorted(numbers, key=lambda n: (n[2], n[1])):
-            tier = tiers[tier_id]
-            ids_by_hub[hub_id].append(number_id)
-            by_hub[hub_id].append(
+            .values_list("id", "e164", "waba__hub_id", "tier_id", "licensed_through", "deletion_requested_at",
+                         "deleted_at")
+        )  # fmt: skip
+        drafts, ids_by_draft = _license_drafts(numbers, month, tiers)
+        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
+        _mark_licensed(invoices, ids_by_draft)
+    return invoices
+
+
+def _license_drafts(numbers: list[tuple], month: dt.date, tiers: dict) -> tuple[list[Draft], dict]:
+    """One draft per hub and month owed, a line per number (by E.164); and the number ids on each draft."""
+    lines_by_draft, ids_by_draft = defaultdict(list), defaultdict(list)
+    for number_id, e164, hub_id, tier_id, through, requested, deleted in sorted(numbers, key=lambda n: n[1]):
+        tier = tiers[tier_id]
+        owed = months_owed(licensed_through=through, until=month, deletion_requested_at=requested, deleted_at=deleted)
+        for owed_month in owed:
+            ids_by_draft[(f"hub:{hub_id}", f"{owed_month:%Y-%m}")].append(number_id)
+            lines_by_draft[(hub_id, owed_month)].append(
                 DraftLine(
                     "charge",
-                    f"License {e164} ({tier.name}), {label}",
+                    f"License {e164} ({tier.name}), {owed_month:%B %Y}",
                     tier.monthly_fee,
                     details={"number": e164, "tier": tier.code},
                 )  # fmt: skip
             )
-        hubs = _hubs(list(by_hub))
-        card = card_payers(client_ids=[h.client_id for h in hubs.values()])
-        end = clock.next_month(month)
-        drafts = [
-            _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{month:%Y-%m}", month, end, lines, card)
-            for hub_id, lines in by_hub.items()
-        ]
-        invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
-        _mark_licensed(invoices, ids_by_hub, month)
-    return invoices
+    hubs = _hubs(list({hub_id for hub_id, _ in lines_by_draft}))
+    card = card_payers(client_ids=[h.client_id for h in hubs.values()])
+    drafts = [
+        _hub_draft(hubs[hub_id], InvoiceKind.LICENSE, f"{owed:%Y-%m}", owed, clock.next_month(owed), lines, card)
+        for (hub_id, owed), lines in sorted(lines_by_draft.items(), key=lambda item: item[0])
+    ]
+    return drafts, ids_by_draft
 
 
 def _locked(numbers) -> list[PhoneNumber]:

@@ -1,11 +1,14 @@
 """The Month Closing Invoice (MCI) and the month close of the credit ledger (DESIGN.md, "Month Closing Invoice").
 
-For a hub and billing month P, from the ledger (all figures in cents once the month is squared):
-    S = entries of earlier months + MCI_INVOICED opening P       (Starting Balance)
-    A = FUNDS_ADDED + FUNDS_RETURNED in P                        (Total Added Funds)
-    U = −(USAGE + ROUNDING) in P                                 (Total Usage)
-    R = REFUND in P                                              (Total Refunds)
-    C = RECONCILIATION + MANUAL_ADJUSTMENT in P                  (Usage Reconciliation)
+For a hub and billing month P, from the ledger (all figures in cents once the month is squared). W, the MCI's
+window, is the months after the hub's previous MCI up to P (every month up to P for its first MCI): a month without
+billable usage gets no MCI, and what was posted in it is shown on the next MCI, so every entry is on exactly one
+MCI and each MCI starts where the previous one ended plus what it invoiced (S' = E + D).
+    S = entries before W + MCI_INVOICED opening W                (Starting Balance)
+    A = FUNDS_ADDED + FUNDS_RETURNED in W                        (Total Added Funds)
+    U = −(USAGE + ROUNDING) in W                                 (Total Usage)
+    R = REFUND in W                                              (Total Refunds)
+    C = RECONCILIATION + MANUAL_ADJUSTMENT in W                  (Usage Reconciliation)
     E = S + A − U + R + C                                        (Ending Balance)
     D = max(0, −E)                                               (amount due)
 Lines: WhatsApp Usage Costs U; Usage Reconciliation −C (when not zero); Settled with Credit Balance −(U − C − D);
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, CharField, Exists, F, Min, OuterRef, Q, Sum, Value, When
+from django.db.models import Case, CharField, Exists, F, Max, Min, OuterRef, Q, Sum, Value, When
 from djmoney.money import Money
 
 from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
@@ -86,13 +89,39 @@ def month_figures(sums: dict[str, Decimal]) -> MonthFigures:
 TEXT = CharField()
 
 
-def _sums(account_ids: list[int], period: dt.date) -> dict[int, dict[str, Decimal]]:
-    """Per account: the sum of every earlier month, and of this month by bucket. One query."""
-    rows = (
-        LedgerEntry.objects.filter(one_of("account__id", account_ids), period__lte=period)
-        .annotate(
-            when=Case(When(period__lt=period, then=Value("before")), default=Value("in"), output_field=CharField())
+def windows_start(accounts: Sequence[CreditAccount], period: dt.date) -> dict[int, dt.date | None]:
+    """Per account, the first month its MCI for `period` shows: the month after its hub's latest MCI before
+    `period` (issued or voided), so what was posted in months without an MCI is shown on this one; None when the hub
+    has had no MCI yet (the first MCI shows everything since the account opened). One query."""
+    latest = dict(
+        Invoice.objects.filter(
+            one_of("hub__id", [a.hub_id for a in accounts]), kind=InvoiceKind.MONTH_CLOSING, period_start__lt=period
         )
+        .values("hub_id")
+        .annotate(latest=Max("period_start"))
+        .values_list("hub_id", "latest")
+    )
+    return {a.id: clock.next_month(latest[a.hub_id]) if a.hub_id in latest else None for a in accounts}
+
+
+def _shown_on_this_mci(windows: dict[int, dt.date | None]) -> Case:
+    """'in' for an entry in its account's window (see `windows_start`), else 'before' (the Starting Balance)."""
+    by_start: dict[dt.date | None, list[int]] = defaultdict(list)
+    for account_id, start in windows.items():
+        by_start[start].append(account_id)
+    whens = [
+        When(one_of("account__id", ids) & (Q(period__gte=start) if start else Q()), then=Value("in"))
+        for start, ids in by_start.items()
+    ]
+    return Case(*whens, default=Value("before"), output_field=TEXT)
+
+
+def _sums(windows: dict[int, dt.date | None], period: dt.date) -> dict[int, dict[str, Decimal]]:
+    """Per account: the sum of everything before its window, and of its window up to `period` by bucket (A, U, R,
+    C; MCI_INVOICED, which opens the window, counts in S). One query."""
+    rows = (
+        LedgerEntry.objects.filter(one_of("account__id", list(windows)), period__lte=period)
+        .annotate(when=_shown_on_this_mci(windows))
         .values("account_id", "kind", "when")
         .annotate(total=Sum("amount"))
     )
@@ -151,7 +180,7 @@ def _month_close_one(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.d
 
 
 def _with_sums(open_accounts, period):
-    sums = _sums([a.id for a in open_accounts], period)
+    sums = _sums(windows_start(open_accounts, period), period)
     return [(account, sums.get(account.id, {})) for account in open_accounts]
 
 

@@ -125,9 +125,10 @@ def summary_figures(invoice: Invoice) -> dict[str, Decimal]:
 
 
 def busy_october(hub, number) -> None:
-    """Every kind of activity, before, in and after October:
-    S = 5.00 (September funds); A = 20.00 − 3.00 returned = 17.00; U = 250 × 0.123457 = 30.864250 → 30.86;
-    R = 1.50; C = −0.40 + 0.25 = −0.15; E = 5.00 + 17.00 − 30.86 + 1.50 − 0.15 = −7.51; D = 7.51."""
+    """Every kind of activity, before, in and after October. September has no usage, so it gets no MCI and its
+    funds are shown on October's, the hub's first (every entry is on exactly one MCI): S = 0.00;
+    A = 5.00 (September) + 20.00 − 3.00 returned = 22.00; U = 250 × 0.123457 = 30.864250 → 30.86;
+    R = 1.50; C = −0.40 + 0.25 = −0.15; E = 0.00 + 22.00 − 30.86 + 1.50 − 0.15 = −7.51; D = 7.51."""
     post(hub, EntryKind.FUNDS_ADDED, "5.00", utc(2026, 9, 10, 8), "funds:sep")
     post(hub, EntryKind.FUNDS_ADDED, "20.00", utc(2026, 10, 5, 8), "funds:oct")
     messages(number, 100, utc(2026, 10, 3, 12), prefix="oct-a")
@@ -174,8 +175,8 @@ def test_the_mci_bills_what_the_credit_balance_did_not_cover(hub, number):
     # and the summary block
     assert invoice.summary == {
         "hub_id": hub.hub_id,
-        "starting_balance": "5.00",
-        "total_added_funds": "17.00",
+        "starting_balance": "0.00",
+        "total_added_funds": "22.00",
         "total_usage": "30.86",
         "total_refunds": "1.50",
         "ending_balance": "-7.51",
@@ -208,7 +209,11 @@ def test_the_summary_adds_up_and_the_ledger_agrees_with_it(hub, number):
     assert ending == f["ending_balance"] == Decimal("-7.51")
     # the ledger, squared to the cent, holds exactly E for everything up to October
     assert ledger_sum(hub, period__lte=OCT) == Decimal("-7.51")
-    assert ledger_sum(hub, period__lt=OCT) == f["starting_balance"]
+    # (September, closed without an MCI, is shown on this one: nothing came before it)
+    assert f["starting_balance"] == Decimal("0.00")
+    assert ledger_sum(hub, period__lte=OCT, kind__in=[EntryKind.FUNDS_ADDED, EntryKind.FUNDS_RETURNED]) == Decimal(
+        f["total_added_funds"]
+    )
     assert -ledger_sum(hub, period=OCT, kind__in=[EntryKind.USAGE, EntryKind.ROUNDING]) == f["total_usage"]
     # the amount payable is D
     assert invoice.net_amount == -f["ending_balance"]
