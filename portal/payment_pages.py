@@ -213,11 +213,12 @@ def card_add(request: HttpRequest) -> HttpResponse:
 
 
 @party_required
-@require_GET
+@require_POST
 def card_added(request: HttpRequest) -> HttpResponse:
-    """Stripe.js lands here once it confirmed the SetupIntent: save the card it set up."""
+    """The card form posts here once Stripe.js confirmed the SetupIntent: save the card it set up. A POST, not
+    Stripe.js's redirect: saving a card charges the party's unpaid invoices to it, and no GET moves money."""
     _refuse_viewers(request)
-    form = CardAddedForm(request.GET)
+    form = CardAddedForm(request.POST)
     if not form.is_valid():
         raise Http404
     try:
