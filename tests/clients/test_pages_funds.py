@@ -264,7 +264,7 @@ def test_usage_this_month_by_waba_number_category_and_market_and_the_charts(clie
     assert [(b["day"].day, b["category"], b["cost"]) for b in usage_chart.bars] == [
         (13, "marketing", Decimal("0.300000")), (14, "utility", Decimal("0.050000")),
     ]  # fmt: skip
-    assert html.count("<svg") == 2
+    assert html.count('<svg class="chart"') == 2
     assert "<script" not in html
 
 
