@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import Conflict
+from api.errors import Conflict, StripeUnreachable, Unprocessable
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.permissions import ClientKey
 from api.serializers import (
@@ -38,11 +38,10 @@ from api.serializers import (
     UsageQuerySerializer,
     UsageRowSerializer,
 )
-from billing.invoicing.prepayments import PrepaymentError, topup_issue
+from billing.invoicing.prepayments import PrepaymentError
 from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, MessageUsage, Restriction
 from billing.onboarding import number_onboard
-from billing.payments.charging import RoundOutcome, invoice_charge_automatically
-from billing.payments.parties import cards_of
+from billing.payments.topup_requests import TopupKeyReused, topup_request
 from billing.pdf import invoice_pdf_bytes
 from hub.models import Hub, LicenseTier, PhoneNumber, Waba
 from hub.services import number_request_deletion
@@ -58,6 +57,8 @@ _ERROR_TEXT = {
     404: "No such object among this key's own party's.",
     409: "The request conflicts with the current state.",
     422: "The Idempotency-Key was already used with a different request.",
+    503: "Stripe cannot be reached just now; nothing was charged twice. `Retry-After` says when to send the same "
+    "request (same Idempotency-Key) again.",
     429: "Too many requests for this key; `Retry-After` says in how many seconds to try again.",
 }
 
@@ -353,7 +354,7 @@ class TopUp(APIView):
         tags=["client"],
         request=TopUpSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TopUpResultSerializer, **errors(400, 404, 409, 422)},
+        responses={201: TopUpResultSerializer, **errors(400, 404, 409, 422, 503)},
     )
     @idempotent
     def post(self, request, hub_id: str):
@@ -363,21 +364,24 @@ class TopUp(APIView):
         hub = get_object_or_404(Hub, client=request.auth.client, hub_id=reference_or_404(hub_id, HUB_ID))
         serializer = TopUpSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if not cards_of(request.auth.client):
-            raise Conflict(_("No card is saved to charge: add one in the Client Hub first."), "no_card")
         # The invoice is named by the Idempotency-Key: a retry finds it instead of issuing (and charging) another.
         request_key = f"api:{request.auth.pk}:{request.headers.get('Idempotency-Key') or uuid.uuid4().hex}"
         try:
-            invoice = topup_issue(hub=hub, amount=serializer.validated_data["amount"], request_key=request_key)
+            outcome = topup_request(
+                hub=hub, amount=serializer.validated_data["amount"], request_key=request_key, payer_present=False
+            )
         except PrepaymentError as error:
             raise ValidationError({"amount": [str(error)]}) from error
-        outcome = RoundOutcome("not_payable")
-        if invoice.status == InvoiceStatus.PENDING:
-            outcome = invoice_charge_automatically(invoice_id=invoice.pk)
-        invoice = client_invoices(request).select_related("hub").prefetch_related("lines").get(pk=invoice.pk)
+        except TopupKeyReused as reused:
+            raise Unprocessable(str(reused), "idempotency_key_reused") from reused
+        if outcome.state == "no_card":
+            raise Conflict(_("No card is saved to charge: add one in the Client Hub first."), "no_card")
+        if outcome.state == "unavailable":
+            raise StripeUnreachable(outcome.message)
+        invoice = client_invoices(request).select_related("hub").prefetch_related("lines").get(pk=outcome.invoice.pk)
         body = {
             "invoice": invoice,
-            "payment": {"state": outcome.state, "failures": outcome.failures},
+            "payment": {"state": outcome.state, "failures": list(outcome.failures)},
             "balance": CreditAccount.objects.get(hub=hub).balance,
         }
         return Response(TopUpResultSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -26,6 +26,16 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
+class StripeUnreachable(exceptions.APIException):
+    """Stripe, which takes the payment, cannot be reached: the request may be sent again as it is (same
+    Idempotency-Key) and is never carried out twice."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Stripe cannot be reached just now; send the same request again later."
+    default_code = "stripe_unavailable"
+    retry_after = 60
+
+
 def error_response(*, code: str, message: str, http_status: int, fields: dict | None = None, headers=None) -> Response:
     return Response(
         {"error": {"code": code, "message": message, "fields": fields or {}}}, status=http_status, headers=headers
@@ -67,6 +77,8 @@ def exception_handler(exc, context):
             fields=_fields(exc.detail),
             headers=response.headers,
         )
+    if isinstance(exc, StripeUnreachable):
+        response.headers["Retry-After"] = str(exc.retry_after)
     code = exc.get_codes() if hasattr(exc, "get_codes") else "error"
     detail = exc.detail if hasattr(exc, "detail") else str(exc)
     return error_response(

@@ -1,9 +1,13 @@
-"""Idempotency-Key on the POSTs that move money: the same key with the same request replays the stored response;
-the same key with another request is refused (422); a request whose twin is still running is refused (409).
+"""Idempotency-Key on the POSTs that move money. A key names one request (method, path and body) for its whole life:
 
-Only successful responses are kept: a refused request (invalid body, no card) changed nothing, so the client may
-fix it and send it again under the same key. The services underneath are idempotent too (the top-up's invoice is
-named by the key), so even a crash between the work and storing its response cannot move money twice.
+- the same key with another request is refused (422), always — whatever became of the first one;
+- the same key with the same request replays the stored response once one succeeded (2xx);
+- the same request after one that did not succeed (a 4xx it may have fixed meanwhile, such as no card; a 5xx such
+  as Stripe unreachable) is carried out again: a retry of the same request;
+- a request whose twin is still running is refused (409).
+
+The services underneath are idempotent too (the top-up's invoice is named by the key), so even a crash between the
+work and storing its response cannot move money twice.
 """
 
 import functools
@@ -11,10 +15,11 @@ import hashlib
 import json
 
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from api.errors import Conflict, Unprocessable
@@ -28,8 +33,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=False,
     type=str,
-    description="Any unique string (a UUID) up to 255 characters. Sending the same request again with the same key "
-    "replays the first response instead of doing the work twice; the same key with a different request is a 422.",
+    description="Any unique string (a UUID) up to 255 characters; it names one request for good. The same request "
+    "with the same key replays the first successful response instead of doing the work twice (and, after an error "
+    "such as a 503, carries the request out again); the same key with a different request is always a 422.",
 )
 
 
@@ -60,11 +66,32 @@ def _claim(request, key: str, fingerprint: str) -> IdempotentRequest | Response:
         raise Unprocessable(
             _("This Idempotency-Key was already used with a different request."), "idempotency_key_reused"
         )
-    if previous.response_status is None:
+    if previous.response_status is not None and 200 <= previous.response_status < 300:
+        return Response(
+            previous.response_body, status=previous.response_status, headers={"Idempotent-Replayed": "true"}
+        )
+    # The same request again after one that did not succeed: run it again, holding the key for this run (a twin
+    # running meanwhile sees it in progress).
+    retried = (
+        previous.response_status is not None
+        and IdempotentRequest.objects.filter(pk=previous.pk, response_status=previous.response_status).update(
+            response_status=None, response_body=None, completed_at=None
+        )
+        == 1
+    )
+    if not retried:
         raise Conflict(
             _("A request with this Idempotency-Key is still being processed."), "idempotency_key_in_progress"
         )
-    return Response(previous.response_body, status=previous.response_status, headers={"Idempotent-Replayed": "true"})
+    return previous
+
+
+def _answered(claimed: IdempotentRequest, response_status: int, body) -> None:
+    """Keep how the request ended; only a success's body is replayed, so the key stays bound to its request."""
+    success = 200 <= response_status < 300
+    IdempotentRequest.objects.filter(pk=claimed.pk).update(
+        response_status=response_status, response_body=body if success else None, completed_at=timezone.now()
+    )
 
 
 def idempotent(view_method):
@@ -80,15 +107,16 @@ def idempotent(view_method):
             return claimed
         try:
             response = view_method(self, request, *args, **kwargs)
-        except BaseException:
-            claimed.delete()
+        except APIException as refused:  # answered by DRF's exception handler, in the error shape
+            _answered(claimed, refused.status_code, None)
             raise
-        if 200 <= response.status_code < 300:
-            IdempotentRequest.objects.filter(pk=claimed.pk).update(
-                response_status=response.status_code, response_body=response.data, completed_at=timezone.now()
-            )
-        else:
-            claimed.delete()
+        except Http404:
+            _answered(claimed, 404, None)
+            raise
+        except BaseException:
+            _answered(claimed, 500, None)
+            raise
+        _answered(claimed, response.status_code, response.data)
         return response
 
     return wrapper

@@ -204,11 +204,23 @@ class TopUpResultSerializer(serializers.Serializer):
 
 
 # Partners -----------------------------------------------------------------------------------------------------------
+class PartnerRestrictionSerializer(serializers.Serializer):
+    """A client's block as its partner sees it: the reason and its plain words, never the client's invoice (the
+    Partner Hub page shows no more)."""
+
+    blocks = serializers.CharField()
+    reason = serializers.CharField()
+    detail = serializers.CharField(
+        source="get_reason_display", help_text=_("The reason in plain words (no invoice of the client is named).")
+    )
+    started_at = serializers.DateTimeField()
+
+
 class PartnerHubSerializer(serializers.Serializer):
     hub_id = serializers.CharField()
     name = serializers.CharField()
     balance = serializers.DecimalField(max_digits=18, decimal_places=6)
-    restrictions = RestrictionSerializer(many=True)
+    restrictions = PartnerRestrictionSerializer(many=True)
 
 
 class PartnerClientSerializer(serializers.Serializer):

@@ -1,26 +1,17 @@
-"""What a client does with a hub's credit account from the Client Hub: change its auto-renewal and monthly
-prepayment settings, and add funds by card (a top-up Prepayment Invoice charged on-session at once).
-
-Adding funds is idempotent per request key (the page's hidden form field): a double submit finds the invoice of the
-first and, once it is paid, reports it paid instead of charging again.
-"""
+"""A hub's credit settings, changed from the Client Hub: auto-renewal and the monthly prepayment. (Adding funds is
+billing.payments.topup_requests, shared by the Funds page and the API.)"""
 
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
 
-from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN, PrepaymentError, topup_issue
+from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN
 from billing.ledger import accounts_lock
-from billing.models import CreditAccount, Invoice, InvoiceStatus, PaymentMethodKind
+from billing.models import CreditAccount
 from billing.money import is_cents
-from billing.payments.errors import AttemptBusy, PaymentRefused
-from billing.payments.manual import invoice_pay
-from billing.payments.parties import methods_of
 from billing.payments.topups import topup_needed
 from billing.queue import enqueue_on_commit
-from hub.models import Hub
 
 logger = logging.getLogger(__name__)
 
@@ -72,42 +63,3 @@ def credit_settings_update(
         if topup_needed(account) and not was_needed:
             enqueue_on_commit("billing.auto_topup", [account.pk])
     return account
-
-
-@dataclass(frozen=True)
-class TopupOutcome:
-    """What the Funds page says after "Add funds"."""
-
-    state: str  # paid | requires_action | processing | failed | no_card
-    message: str
-    invoice: Invoice | None = None
-
-
-NO_CARD = "No card is saved to charge: add a card first, then add funds."
-
-
-def topup_pay(*, hub: Hub, amount: Decimal, request_key: str) -> TopupOutcome:
-    """Issue a top-up Prepayment Invoice of `amount` for the hub and charge it at once to the client's first card.
-    Refused before anything is issued when no card is saved or the amount is out of bounds (PrepaymentError)."""
-    if not methods_of(hub.client).filter(kind=PaymentMethodKind.CARD).exists():
-        return TopupOutcome("no_card", NO_CARD)
-    if not is_cents(amount) or not TOPUP_MIN <= amount <= TOPUP_MAX:
-        raise PrepaymentError(
-            f"A top-up is between {TOPUP_MIN} and {TOPUP_MAX} {hub.currency}, in whole cents; got {amount}."
-        )
-    invoice = topup_issue(hub=hub, amount=amount, request_key=f"manual:{request_key}")
-    if invoice.status == InvoiceStatus.PAID:
-        return TopupOutcome("paid", f"Invoice {invoice.number} is paid.", invoice)
-    try:
-        started = invoice_pay(invoice=invoice, kind=PaymentMethodKind.CARD)
-    except AttemptBusy as busy:
-        return TopupOutcome("processing", str(busy), invoice)
-    except PaymentRefused as refused:
-        invoice.refresh_from_db()
-        state = "paid" if invoice.status == InvoiceStatus.PAID else "failed"
-        return TopupOutcome(state, str(refused), invoice)
-    invoice.refresh_from_db()
-    state = {"succeeded": "paid", "requires_action": "requires_action", "failed": "failed"}.get(
-        started.status, "processing"
-    )
-    return TopupOutcome(state, started.message, invoice)

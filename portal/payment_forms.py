@@ -69,6 +69,6 @@ class VoucherMethodForm(forms.Form):
 
 
 class CardAddedForm(forms.Form):
-    """Where Stripe.js sends the payer after confirming the SetupIntent (`?setup_intent=seti_…`)."""
+    """What the card form posts once Stripe.js confirmed the SetupIntent (`setup_intent=seti_…`)."""
 
     setup_intent = forms.RegexField(regex=r"^seti_\w+$", max_length=100)

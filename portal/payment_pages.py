@@ -3,6 +3,7 @@ and the Partner Hub (/partner/…, its Partner Plan invoices). The party comes f
 and the URL's namespace must be that party's kind; every row is looked up inside the party."""
 
 from functools import wraps
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -44,6 +45,32 @@ from portal.scope import membership_of
 UNAVAILABLE = gettext_lazy("Stripe cannot be reached just now; nothing was charged. Please try again later.")
 UNAVAILABLE_UNCHANGED = gettext_lazy("Stripe cannot be reached just now; nothing was changed. Please try again later.")
 VOUCHER_KINDS = (PaymentMethodKind.PIX, PaymentMethodKind.BOLETO)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def stripe_elements(view):
+    """A page where Stripe.js runs (card entry, 3-D Secure): its Content-Security-Policy also allows Stripe.js's
+    origin (STRIPE_JS_URL, read per request) for the script and its frames and calls, and Stripe's API and 3-D
+    Secure hosts, as Stripe documents for Elements. Every other page allows our own origin only."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        stripe_js = _origin(settings.STRIPE_JS_URL)
+        response._csp_update = {
+            "script-src": [stripe_js],
+            "connect-src": [stripe_js, "https://api.stripe.com"],
+            "img-src": ["https://*.stripe.com"],
+        }
+        # Frames are 'none' elsewhere; 'none' beside a source would be ignored, so the list is replaced here.
+        response._csp_replace = {"frame-src": [stripe_js, "https://js.stripe.com", "https://hooks.stripe.com"]}
+        return response
+
+    return wrapped
 
 
 def party_required(view):
@@ -120,6 +147,7 @@ def _stripe_js(request: HttpRequest) -> dict:
     return {"stripe_js_url": settings.STRIPE_JS_URL, "publishable_key": settings.STRIPE_PUBLISHABLE_KEY}
 
 
+@stripe_elements
 @party_required
 @require_http_methods(["GET", "POST"])
 def invoice_pay(request: HttpRequest, number: str) -> HttpResponse:
@@ -191,6 +219,7 @@ def payment_methods(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/payment_methods.html", context)
 
 
+@stripe_elements
 @party_required
 @require_GET
 def card_add(request: HttpRequest) -> HttpResponse:
@@ -213,11 +242,12 @@ def card_add(request: HttpRequest) -> HttpResponse:
 
 
 @party_required
-@require_GET
+@require_POST
 def card_added(request: HttpRequest) -> HttpResponse:
-    """Stripe.js lands here once it confirmed the SetupIntent: save the card it set up."""
+    """The card form posts here once Stripe.js confirmed the SetupIntent: save the card it set up. A POST, not
+    Stripe.js's redirect: saving a card charges the party's unpaid invoices to it, and no GET moves money."""
     _refuse_viewers(request)
-    form = CardAddedForm(request.GET)
+    form = CardAddedForm(request.POST)
     if not form.is_valid():
         raise Http404
     try:

@@ -232,11 +232,13 @@ class StripeEventStatus(models.TextChoices):
     RECEIVED = "received", _("Received")
     PROCESSED = "processed", _("Processed")
     FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected (not ours to apply)")
 
 
 class StripeEvent(models.Model):
     """A webhook event, stored once by Stripe's event id with how its handling went. Stripe neither orders nor
-    de-duplicates deliveries: a replay of a processed event is acknowledged and changes nothing."""
+    de-duplicates deliveries: a replay of a processed event is acknowledged and changes nothing. A rejected event
+    named a payment it does not belong to (`error` says why); it changed nothing."""
 
     id = models.CharField(max_length=255, primary_key=True)
     type = models.CharField(max_length=100)

@@ -11,7 +11,8 @@
 
 `attempt_record` applies what Stripe says an intent is now; the runs and the webhooks all go through it, under the
 lock order of every money path (the hub's credit account, the invoice, the attempt), so replays and out-of-order
-events change nothing. A success pays the invoice (`invoice_mark_paid`); a success on an invoice already paid or
+events change nothing, and an intent that is not the attempt's own (`intent_mismatch`) is refused whatever its
+metadata says. A success pays the invoice (`invoice_mark_paid`); a success on an invoice already paid or
 voided is refunded in full.
 """
 
@@ -37,8 +38,9 @@ from billing.models import (
     PaymentAttempt,
     PaymentMethod,
     PaymentMethodKind,
+    StripeCustomer,
 )
-from billing.payments.errors import AttemptBusy, InvoiceNotPayable, PaymentRefused
+from billing.payments.errors import AttemptBusy, IntentMismatch, InvoiceNotPayable, PaymentRefused
 from billing.payments.methods import stripe_customer_id
 from billing.payments.parties import party_of
 from billing.queue import enqueue_on_commit
@@ -235,16 +237,14 @@ def attempt_record(*, attempt_id: int, intent: stripe_api.Intent, failure: Failu
     with transaction.atomic():
         locked = attempt_lock(attempt_id)
         invoice, attempt = locked.invoice, locked.attempt
+        mismatch = intent_mismatch(attempt=attempt, intent=intent)
+        if mismatch:
+            raise IntentMismatch(mismatch)
         if not attempt.is_open:
             if _late_success(attempt, intent):
                 _succeeded(attempt, invoice, intent)
                 attempt.save()
             return attempt
-        if attempt.stripe_payment_intent_id and attempt.stripe_payment_intent_id != intent.id:
-            raise PaymentRefused(
-                f"PaymentIntent {intent.id} is not the one of attempt {attempt.idempotency_key} "
-                f"({attempt.stripe_payment_intent_id})."
-            )
         attempt.stripe_payment_intent_id = intent.id
         if intent.status == "succeeded":
             _succeeded(attempt, invoice, intent)
@@ -259,6 +259,31 @@ def attempt_record(*, attempt_id: int, intent: stripe_api.Intent, failure: Failu
             raise PaymentRefused(f"PaymentIntent {intent.id} has an unknown status {intent.status!r}.")
         attempt.save()
     return attempt
+
+
+def intent_mismatch(*, attempt: PaymentAttempt, intent: stripe_api.Intent) -> str:
+    """Why `intent` is not the attempt's own ("" when it is). Its id (once recorded), customer, amount, currency
+    and attempt key must all be the attempt's: anyone who can create a PaymentIntent on the account can write any
+    metadata, so a matching attempt key alone proves nothing."""
+    reasons = []
+    if attempt.stripe_payment_intent_id and attempt.stripe_payment_intent_id != intent.id:
+        reasons.append(f"the attempt's PaymentIntent is {attempt.stripe_payment_intent_id}")
+    if intent.metadata.get("attempt") != attempt.idempotency_key:
+        reasons.append(f"its metadata names attempt {intent.metadata.get('attempt') or '(none)'}")
+    customer = _customer_of(attempt.invoice)
+    if intent.customer_id != customer:
+        reasons.append(f"its customer is {intent.customer_id or '(none)'}, the payer's is {customer or '(none)'}")
+    if (intent.amount, intent.currency) != (attempt.amount, attempt.currency):
+        asked = f"{attempt.amount} {attempt.currency}"
+        reasons.append(f"it is for {intent.amount} {intent.currency}, the attempt for {asked}")
+    if not reasons:
+        return ""
+    return f"PaymentIntent {intent.id} is not the one of attempt {attempt.idempotency_key}: " + "; ".join(reasons) + "."
+
+
+def _customer_of(invoice: Invoice) -> str:
+    party = {"partner_id": invoice.partner_id} if invoice.partner_id else {"client_id": invoice.client_id}
+    return StripeCustomer.objects.filter(**party).values_list("stripe_customer_id", flat=True).first() or ""
 
 
 def _late_success(attempt: PaymentAttempt, intent: stripe_api.Intent) -> bool:
@@ -311,11 +336,6 @@ def attempt_sync(*, attempt: PaymentAttempt) -> PaymentAttempt:
 
 
 def _succeeded(attempt: PaymentAttempt, invoice: Invoice, intent: stripe_api.Intent) -> None:
-    if (intent.amount, intent.currency) != (attempt.amount, attempt.currency):
-        raise PaymentRefused(
-            f"PaymentIntent {intent.id} took {intent.amount} {intent.currency}, attempt {attempt.idempotency_key} "
-            f"asked {attempt.amount} {attempt.currency}: left for staff to check."
-        )
     now = clock.now()
     attempt.status, attempt.finished_at = AttemptStatus.SUCCEEDED, now
     attempt.failure_code = attempt.decline_code = attempt.failure_message = ""

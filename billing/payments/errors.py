@@ -11,3 +11,8 @@ class InvoiceNotPayable(PaymentRefused):
 
 class AttemptBusy(PaymentRefused):
     """Another payment of the invoice is in progress (another worker, or an open attempt)."""
+
+
+class IntentMismatch(PaymentRefused):
+    """A PaymentIntent that is not the attempt's own (another customer, amount, currency or attempt): it is never
+    applied to the attempt, whatever its metadata says."""

@@ -3,7 +3,9 @@
 Stripe neither orders nor de-duplicates deliveries, so no handler trusts the event's copy of the object: each
 re-reads the PaymentIntent (SetupIntent, refunds) from Stripe and records what it is now, through the same
 idempotent services the charges use. A replayed or late event therefore changes nothing; a failed one is handled
-again when Stripe delivers it again (or staff press "Process again").
+again when Stripe delivers it again (or staff press "Process again"). An intent is applied only to the attempt it
+belongs to (its id, customer, amount, currency and attempt key, `attempt_record`): one that only names an attempt
+in its metadata is recorded as rejected, with the reason, and changes nothing.
 """
 
 import logging
@@ -14,12 +16,20 @@ from django.db.models import F
 from billing import stripe_api
 from billing.models import PaymentAttempt, StripeEvent, StripeEventStatus
 from billing.payments.attempts import attempt_record
+from billing.payments.errors import IntentMismatch
 from billing.payments.methods import setup_intent_succeeded
 from billing.payments.refunds import refunds_sync
 from core import clock
 
 logger = logging.getLogger(__name__)
 
+
+class EventRejected(Exception):
+    """The event names a payment it does not belong to: recorded as rejected with the reason, nothing applied, and
+    acknowledged (delivering it again would not change the answer)."""
+
+
+DONE = (StripeEventStatus.PROCESSED, StripeEventStatus.REJECTED)
 INTENT_EVENTS = (
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
@@ -41,7 +51,10 @@ def _intent_changed(event: dict) -> str:
         attempt = PaymentAttempt.objects.filter(idempotency_key=intent.metadata["attempt"]).first()
     if attempt is None:
         return f"PaymentIntent {intent.id} is not one of ours."
-    attempt = attempt_record(attempt_id=attempt.pk, intent=intent)
+    try:
+        attempt = attempt_record(attempt_id=attempt.pk, intent=intent)
+    except IntentMismatch as mismatch:
+        raise EventRejected(str(mismatch)) from mismatch
     return f"attempt {attempt.idempotency_key}: {attempt.status}"
 
 
@@ -75,7 +88,7 @@ def stripe_event_receive(*, event: dict) -> StripeEvent:
     )
     if not created:
         StripeEvent.objects.filter(pk=row.pk).update(deliveries=F("deliveries") + 1)
-    if row.status == StripeEventStatus.PROCESSED:
+    if row.status in DONE:
         return row
     return stripe_event_process(event_id=row.pk)
 
@@ -84,16 +97,22 @@ def stripe_event_process(*, event_id: str) -> StripeEvent:
     try:
         with transaction.atomic():
             row = StripeEvent.objects.select_for_update().get(pk=event_id)
-            if row.status == StripeEventStatus.PROCESSED:
+            if row.status in DONE:
                 return row
             handler = HANDLERS.get(row.type)
-            outcome = handler(row.payload) if handler else f"{row.type} is not handled."
-            row.status, row.error, row.processed_at = StripeEventStatus.PROCESSED, "", clock.now()
+            try:
+                outcome = handler(row.payload) if handler else f"{row.type} is not handled."
+                row.status, row.error = StripeEventStatus.PROCESSED, ""
+            except EventRejected as rejected:
+                outcome = f"rejected: {rejected}"
+                row.status, row.error = StripeEventStatus.REJECTED, str(rejected)
+                logger.warning("stripe event %s (%s) rejected: %s", row.pk, row.type, rejected)
+            row.processed_at = clock.now()
             row.save(update_fields=["status", "error", "processed_at"])
             logger.info("stripe event %s (%s): %s", row.pk, row.type, outcome)
         return row
     except Exception as error:
-        StripeEvent.objects.filter(pk=event_id).exclude(status=StripeEventStatus.PROCESSED).update(
+        StripeEvent.objects.filter(pk=event_id).exclude(status__in=DONE).update(
             status=StripeEventStatus.FAILED, error=f"{error!r}"[:5000]
         )
         raise

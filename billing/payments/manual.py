@@ -23,7 +23,15 @@ from billing.models import (
     PaymentMethodKind,
 )
 from billing.money import cents
-from billing.payments.attempts import AttemptSpec, Failure, attempt_abandon, attempt_create, attempt_run
+from billing.payments.attempts import (
+    AttemptSpec,
+    Failure,
+    attempt_abandon,
+    attempt_create,
+    attempt_fail,
+    attempt_run,
+    attempt_sync,
+)
 from billing.payments.eligibility import method_check
 from billing.payments.errors import PaymentRefused
 from billing.payments.fx import VOUCHER_CURRENCY, brl_quote
@@ -60,7 +68,26 @@ def invoice_pay(*, invoice: Invoice, kind: str, payment_method: PaymentMethod | 
             return _start_of(waiting)
         _make_way(waiting)
     attempt = attempt_create(spec=_spec(invoice, party, kind, card))  # refuses a concurrent second payment
-    return _start_of(attempt_run(attempt=attempt, off_session=False))
+    try:
+        return _start_of(attempt_run(attempt=attempt, off_session=False))
+    except stripe_api.StripeUnavailable:
+        _unreachable(attempt)
+        raise
+
+
+STRIPE_UNREACHABLE = Failure("stripe_unavailable", "Stripe could not be reached; nothing was charged.")
+INTERRUPTED = Failure("interrupted", "The payment was interrupted before it was confirmed; nothing was charged.")
+
+
+def _unreachable(attempt: PaymentAttempt) -> None:
+    """Stripe gave no answer while the payer waited. A card's PaymentIntent is recorded before it is confirmed, so
+    without a recorded one nothing can have been charged: the attempt is closed and the payer may simply try
+    again. With one, a confirmation may have gone through: the attempt stays open, and the next Pay or the
+    reconciliation sweep asks Stripe how it ended. A voucher stays open too: the sweep creates it again with its
+    key, so one Stripe may hold is never dropped."""
+    attempt.refresh_from_db()
+    if attempt.is_open and attempt.method_kind == CARD and not attempt.stripe_payment_intent_id:
+        attempt_fail(attempt_id=attempt.pk, failure=STRIPE_UNREACHABLE)
 
 
 def _refuse_unless_payable(invoice: Invoice) -> None:
@@ -101,7 +128,12 @@ def _same_request(attempt: PaymentAttempt, kind: str, card: PaymentMethod | None
 
 
 def _make_way(attempt: PaymentAttempt) -> None:
-    """Another payment waits for its payer: cancel it for the new one. One being processed is left alone."""
+    """Another payment waits for its payer: cancel it for the new one. One being processed is left alone; one
+    left `created` by a run that got no answer from Stripe (and that no worker holds) is settled first."""
+    if _unanswered(attempt):
+        attempt = _settle_unanswered(attempt)
+        if not attempt.is_open:
+            return
     if attempt.status != AttemptStatus.REQUIRES_ACTION:
         raise PaymentRefused(
             f"A payment of invoice {attempt.invoice.number} is already in progress; wait for its outcome."
@@ -111,6 +143,31 @@ def _make_way(attempt: PaymentAttempt) -> None:
     )
     if attempt.status == AttemptStatus.SUCCEEDED:
         raise PaymentRefused(f"Invoice {attempt.invoice.number} was just paid by {attempt.method_label}.")
+
+
+def _unanswered(attempt: PaymentAttempt) -> bool:
+    """Still `created`, and no worker is talking to Stripe about it: its run ended without Stripe's answer."""
+    attempt.refresh_from_db()
+    claimed = attempt.claimed_until is not None and attempt.claimed_until > clock.now()
+    return attempt.status == AttemptStatus.CREATED and not claimed
+
+
+def _settle_unanswered(attempt: PaymentAttempt) -> PaymentAttempt:
+    """End an unanswered attempt the way Stripe says it is. A card intent is recorded before it is confirmed, so
+    without a recorded intent nothing was charged; with one, Stripe is asked, and an intent it still holds
+    unconfirmed is canceled."""
+    if not attempt.stripe_payment_intent_id:
+        if attempt.method_kind != CARD:  # a voucher may exist at Stripe: re-created with its key, never dropped
+            raise PaymentRefused(
+                f"A payment of invoice {attempt.invoice.number} is already in progress; wait for its outcome."
+            )
+        return attempt_fail(attempt_id=attempt.pk, failure=INTERRUPTED)
+    attempt = attempt_sync(attempt=attempt)
+    if attempt.status == AttemptStatus.CREATED:
+        attempt = attempt_abandon(attempt=attempt, failure=INTERRUPTED)
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        raise PaymentRefused(f"Invoice {attempt.invoice.number} was just paid by {attempt.method_label}.")
+    return attempt
 
 
 def waived_fee(invoice: Invoice) -> Decimal:

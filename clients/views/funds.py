@@ -8,8 +8,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from billing.credit_settings import CreditSettingsError, credit_settings_update, topup_pay
+from billing.credit_settings import CreditSettingsError, credit_settings_update
 from billing.invoicing.prepayments import PrepaymentError
+from billing.payments.topup_requests import TopupKeyReused, topup_request
 from billing.selectors import clients as selectors
 from clients.forms import AddFundsForm, AutoRenewalForm, MonthlyPrepaymentForm
 from core import clock
@@ -73,25 +74,46 @@ def funds_add(request):
     form = AddFundsForm(request.POST, hub_id=hub.hub_id)
     if not form.is_valid():
         return _render(request, hub, status=400, add_form=form)
-    amount = form.cleaned_data["amount"]
     try:
-        outcome = topup_pay(hub=hub, amount=amount, request_key=str(form.cleaned_data["request_key"]))
+        outcome = topup_request(
+            hub=hub, amount=form.cleaned_data["amount"], request_key=f"manual:{form.cleaned_data['request_key']}",
+            payer_present=True,
+        )  # fmt: skip
     except PrepaymentError as error:
         form.add_error("amount", str(error))
         return _render(request, hub, status=400, add_form=form)
+    except TopupKeyReused as reused:
+        # The form was sent before with another amount (the page re-sent after editing it): that top-up is what was
+        # charged. A fresh form (new token) lets the client add the new amount as a request of its own.
+        messages.error(request, _(
+            "This form was already sent to add %(amount)s (invoice %(number)s); nothing more was charged. To add "
+            "another amount, enter it in this new form."
+        ) % {"amount": money(reused.invoice.net_amount, hub.currency), "number": reused.invoice.number})  # fmt: skip
+        return redirect(_funds_url(hub))
+    if outcome.state == "unavailable":
+        messages.error(request, _(
+            "Stripe cannot be reached just now, so invoice %(number)s (%(amount)s) is not charged yet. It is charged "
+            "to your card automatically once Stripe answers again, or send this form again: it is never charged twice."
+        ) % {"number": outcome.invoice.number, "amount": money(outcome.funds, hub.currency)})  # fmt: skip
+        return _render(request, hub, status=503, add_form=form)
+    _tell(request, hub, outcome)
     if outcome.state == "requires_action":
         return redirect("client:invoice-pay", outcome.invoice.number)
+    return redirect(_funds_url(hub))
+
+
+def _tell(request, hub, outcome) -> None:
+    """The page's words for a top-up's outcome; the amounts are the invoice's, i.e. what was really charged."""
     if outcome.state == "paid":
         messages.success(request, _("%(amount)s added to your credit balance (invoice %(number)s, paid).") % {
-            "amount": money(amount, hub.currency), "number": outcome.invoice.number})  # fmt: skip
+            "amount": money(outcome.funds, hub.currency), "number": outcome.invoice.number})  # fmt: skip
     elif outcome.state == "no_card":
         messages.error(request, _("No card is saved to charge: add a card under Payment methods, then add funds."))
     elif outcome.state == "failed":
         messages.error(request, _("The payment failed: %(reason)s") % {"reason": outcome.message})
-    else:
+    elif outcome.state != "requires_action":
         messages.info(request, _("The payment of invoice %(number)s is being processed; the funds are added when it "
                                  "clears.") % {"number": outcome.invoice.number})  # fmt: skip
-    return redirect(_funds_url(hub))
 
 
 @client_required

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "djmoney",
     "djmoney.contrib.exchange",
     "django_celery_beat",
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.middleware.PrivateNoStoreMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -213,6 +216,27 @@ USAGE_MAX_BATCH = 1000
 
 # Stripe.js for card entry (Stripe Elements); the tests point it at localstripe's fake Stripe.js.
 STRIPE_JS_URL = env("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+
+# Content-Security-Policy (django-csp) on every response: our own origin only, no inline script or style. The pages
+# running Stripe Elements add Stripe's origins (portal.payment_pages.stripe_elements); the API docs load Swagger UI's
+# bootstrap as a file (api.urls).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'none'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Pages and files of one party (and staff) are never kept by shared caches or the browser's history cache.
+PRIVATE_PATH_PREFIXES = ("/client/", "/partner/", "/api/", "/account/", "/admin/")
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

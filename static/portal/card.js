@@ -1,5 +1,6 @@
 // Add a card: Stripe Elements collects it, Stripe.js confirms the SetupIntent (3-D Secure included), then the
-// portal saves the card Stripe set up (card_added?setup_intent=…). The card number never reaches our server.
+// card-added form posts the SetupIntent's id and the portal saves the card Stripe set up (a POST: saving a card
+// charges the unpaid invoices to it). The card number never reaches our server.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -31,8 +32,9 @@
         showError(result.error.message);
         return;
       }
-      var url = form.dataset.cardAddedUrl + "?setup_intent=" + encodeURIComponent(result.setupIntent.id);
-      window.location.assign(url);
+      var added = document.getElementById("card-added-form");
+      document.getElementById("card-added-setup-intent").value = result.setupIntent.id;
+      added.submit();
     }, function () {
       showError();
     });

@@ -230,16 +230,89 @@ def test_top_up_issues_the_prepayment_invoice_and_charges_the_card_once_per_idem
     assert CreditAccount.objects.get(hub=world.hub_a).balance == Decimal("120")
 
 
-def test_an_invalid_top_up_is_not_remembered_under_its_idempotency_key(world, localstripe):
+def test_an_idempotency_key_names_one_request_body_even_after_a_refusal(world, localstripe):
     save_card(localstripe, world.client_a, VISA)
     api = world.api("client_a")
     url = f"/api/v1/hubs/{world.hub_a.hub_id}/top-ups"
 
     refused = api.post(url, {"amount": "5.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
-    fixed = api.post(url, {"amount": "15.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    changed = api.post(url, {"amount": "15.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    fresh = api.post(url, {"amount": "15.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
 
     assert refused.json()["error"]["fields"] == {"amount": ["Ensure this value is greater than or equal to 10.00."]}
-    assert (fixed.status_code, fixed.json()["invoice"]["net_amount"]) == (201, "15.00")
+    assert (changed.status_code, changed.json()["error"]) == (422, {
+        "code": "idempotency_key_reused", "fields": {},
+        "message": "This Idempotency-Key was already used with a different request.",
+    })  # fmt: skip
+    assert (fresh.status_code, fresh.json()["invoice"]["net_amount"]) == (201, "15.00")
+
+
+def test_the_same_request_after_a_refusal_is_carried_out_again(world, localstripe):
+    api = world.api("client_a")
+    url = f"/api/v1/hubs/{world.hub_a.hub_id}/top-ups"
+
+    no_card = api.post(url, {"amount": "20.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    save_card(localstripe, world.client_a, VISA)
+    again = api.post(url, {"amount": "20.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    assert no_card.status_code == 409
+    assert (again.status_code, again.json()["payment"]["state"], again.json()["invoice"]["net_amount"]) == (
+        201, "paid", "20.00",
+    )  # fmt: skip
+
+
+def _topups(hub, **filters):
+    return Invoice.objects.filter(hub=hub, kind=InvoiceKind.PREPAYMENT, period_key__startswith="topup:api:", **filters)
+
+
+def test_a_top_up_while_stripe_is_down_answers_503_and_the_same_request_charges_it_once_later(world, localstripe):
+    save_card(localstripe, world.client_a, VISA)
+    api = world.api("client_a")
+    url = f"/api/v1/hubs/{world.hub_a.hub_id}/top-ups"
+    localstripe.stop()
+
+    down = api.post(url, {"amount": "20.00"}, format="json", HTTP_IDEMPOTENCY_KEY="outage-1")
+    changed = api.post(url, {"amount": "10.00"}, format="json", HTTP_IDEMPOTENCY_KEY="outage-1")
+
+    (invoice,) = _topups(world.hub_a)
+    assert (down.status_code, down["Retry-After"], down.json()) == (503, "60", {"error": {
+        "code": "stripe_unavailable", "fields": {},
+        "message": f"Stripe cannot be reached just now: invoice {invoice.number} is issued and not charged yet. It "
+        "is charged automatically once Stripe answers again, or when this request is sent again; it is never "
+        "charged twice.",
+    }})  # fmt: skip
+    assert (invoice.status, invoice.net_amount) == (InvoiceStatus.PENDING, Decimal("20.00"))
+    assert (changed.status_code, changed.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    localstripe.start()
+
+    again = api.post(url, {"amount": "20.00"}, format="json", HTTP_IDEMPOTENCY_KEY="outage-1")
+
+    assert again.status_code == 201, again.content
+    assert (again.json()["invoice"]["number"], again.json()["payment"]["state"]) == (invoice.number, "paid")
+    assert [a.status for a in PaymentAttempt.objects.filter(invoice=invoice)] == ["succeeded"]
+    assert len(localstripe.charges(world.client_a.stripe_customer.stripe_customer_id)) == 1
+    assert CreditAccount.objects.get(hub=world.hub_a).balance == Decimal("120")
+
+
+def test_a_top_up_left_by_an_outage_is_charged_by_the_sweep_once(world, localstripe):
+    from billing.payments.charging import attempt_resume, attempts_stale
+
+    save_card(localstripe, world.client_a, VISA)
+    api = world.api("client_a")
+    url = f"/api/v1/hubs/{world.hub_a.hub_id}/top-ups"
+    localstripe.stop()
+    assert api.post(url, {"amount": "30.00"}, format="json", HTTP_IDEMPOTENCY_KEY="outage-2").status_code == 503
+    localstripe.start()
+
+    (attempt_id,) = attempts_stale(now=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3))
+    attempt = attempt_resume(attempt_id=attempt_id)
+    replay = api.post(url, {"amount": "30.00"}, format="json", HTTP_IDEMPOTENCY_KEY="outage-2")
+
+    (invoice,) = _topups(world.hub_a)
+    assert (attempt.status, invoice.status) == ("succeeded", InvoiceStatus.PAID)
+    assert (replay.status_code, replay.json()["payment"]["state"]) == (201, "paid")
+    assert len(localstripe.charges(world.client_a.stripe_customer.stripe_customer_id)) == 1
+    assert CreditAccount.objects.get(hub=world.hub_a).balance == Decimal("130")
 
 
 # Keys and throttling ------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_a_new_key_is_shown_once_and_only_its_sha256_is_stored(client):
     page = response.content.decode()
     plaintext = _secret(page)
     assert response.status_code == 200
-    assert response["Cache-Control"] == "no-store"
+    assert response["Cache-Control"] == "private, no-store"
     assert plaintext.startswith("hpc_")
     assert "Copy it now: it is shown only this once." in page
     key = ApiKey.objects.get()

@@ -55,6 +55,11 @@ def test_clients_with_this_months_usage_balance_and_billing_status(world, django
         "CREDIT_BALANCE_DEPLETED", "LICENSE_UNPAID",
     ]  # fmt: skip
     assert "invoices" not in str(beta)
+    assert sorted((r["reason"], r["detail"]) for r in beta["hubs"][0]["restrictions"]) == [
+        ("CREDIT_BALANCE_DEPLETED", "Credit balance is 0.00 or below"),
+        ("LICENSE_UNPAID", "License invoice not paid upon receipt"),
+    ]  # fmt: skip
+    assert license_b.number not in str(beta)  # the partner never sees the client's invoice numbers
     detail = world.api("partner").get(f"/api/v1/partner/clients/{world.client_b.pk}").json()
     assert detail == beta
 

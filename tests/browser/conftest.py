@@ -71,11 +71,16 @@ def page(browser, live_server, shots, request):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
+    # Chromium reports what the Content-Security-Policy blocked on the console: every page must run without it.
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
+            else None)  # fmt: skip
     yield page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         shots(page, "failed")
     context.close()
+    assert blocked == [], f"the Content-Security-Policy blocked: {blocked}"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -264,7 +264,7 @@ def test_usage_this_month_by_waba_number_category_and_market_and_the_charts(clie
     assert [(b["day"].day, b["category"], b["cost"]) for b in usage_chart.bars] == [
         (13, "marketing", Decimal("0.300000")), (14, "utility", Decimal("0.050000")),
     ]  # fmt: skip
-    assert html.count("<svg") == 2
+    assert html.count('<svg class="chart"') == 2
     assert "<script" not in html
 
 
@@ -350,3 +350,91 @@ def test_turning_auto_renewal_on_below_the_threshold_queues_the_top_up(
 
     assert settings_of(account)[:3] == (True, Decimal("10.00"), Decimal("50.00"))
     assert (len(kept_off), len(turned_on)) == (0, 1)
+
+
+def test_add_funds_re_sent_with_a_changed_amount_is_refused_and_says_what_was_charged(localstripe, client, acme):
+    save_card(localstripe, acme, VISA)
+    client.force_login(member(acme, "owner"))
+    hub = acme.hubs.get()
+    form = {"amount": "10.00", "request_key": uuid.uuid4(), "hub": hub.hub_id}
+    first = client.post("/client/funds/add/", form, follow=True)
+    invoice = Invoice.objects.get(hub=hub, kind=InvoiceKind.PREPAYMENT)
+
+    changed = client.post("/client/funds/add/", {**form, "amount": "50.00"}, follow=True)
+    again = client.post("/client/funds/add/", form, follow=True)
+
+    assert f"€10.00 added to your credit balance (invoice {invoice.number}, paid)." in first.content.decode()
+    assert (
+        f"This form was already sent to add €10.00 (invoice {invoice.number}); nothing more was charged. To add "
+        "another amount, enter it in this new form."
+    ) in changed.content.decode()
+    assert changed.context["add_form"]["request_key"].value() != form["request_key"]  # a fresh form to send
+    assert f"€10.00 added to your credit balance (invoice {invoice.number}, paid)." in again.content.decode()
+    assert Invoice.objects.filter(hub=hub, kind=InvoiceKind.PREPAYMENT).count() == 1
+    assert len(localstripe.charges(acme.stripe_customer.stripe_customer_id)) == 1
+    assert account_of(acme).balance == Decimal("110.00")
+
+
+def test_add_funds_while_stripe_is_down_says_so_and_the_same_form_then_charges_once(localstripe, client, acme):
+    save_card(localstripe, acme, VISA)
+    client.force_login(member(acme, "billing"))
+    hub = acme.hubs.get()
+    form = {"amount": "50.00", "request_key": uuid.uuid4(), "hub": hub.hub_id}
+    localstripe.stop()
+
+    down = client.post("/client/funds/add/", form)
+
+    invoice = Invoice.objects.get(hub=hub, kind=InvoiceKind.PREPAYMENT)
+    (attempt,) = PaymentAttempt.objects.filter(invoice=invoice)
+    assert down.status_code == 503
+    assert (
+        f"Stripe cannot be reached just now, so invoice {invoice.number} (€50.00) is not charged yet. It is charged "
+        "to your card automatically once Stripe answers again, or send this form again: it is never charged twice."
+    ) in down.content.decode()
+    assert down.context["add_form"]["request_key"].value() == str(form["request_key"])  # sending it again is a retry
+    assert (invoice.status, attempt.status, attempt.failure_code) == (InvoiceStatus.PENDING, "failed",
+                                                                      "stripe_unavailable")  # fmt: skip
+    localstripe.start()
+
+    again = client.post("/client/funds/add/", form, follow=True)
+
+    invoice.refresh_from_db()
+    assert f"€50.00 added to your credit balance (invoice {invoice.number}, paid)." in again.content.decode()
+    assert invoice.status == InvoiceStatus.PAID
+    assert [a.status for a in PaymentAttempt.objects.filter(invoice=invoice).order_by("id")] == ["failed", "succeeded"]
+    assert len(localstripe.charges(acme.stripe_customer.stripe_customer_id)) == 1
+    assert account_of(acme).balance == Decimal("150.00")
+
+
+def test_stripe_lost_between_creating_and_confirming_the_charge_is_settled_by_the_next_try(
+    localstripe, client, acme, monkeypatch
+):
+    from billing import stripe_api
+
+    save_card(localstripe, acme, VISA)
+    client.force_login(member(acme, "owner"))
+    hub = acme.hubs.get()
+    form = {"amount": "20.00", "request_key": uuid.uuid4(), "hub": hub.hub_id}
+    confirm = stripe_api.intent_confirm
+
+    def outage_before_confirming(**kwargs):  # the intent exists at Stripe; then Stripe goes away
+        localstripe.stop()
+        return confirm(**kwargs)
+
+    monkeypatch.setattr(stripe_api, "intent_confirm", outage_before_confirming)
+    down = client.post("/client/funds/add/", form)
+    monkeypatch.setattr(stripe_api, "intent_confirm", confirm)
+    (stuck,) = PaymentAttempt.objects.filter(invoice__hub=hub)
+    assert down.status_code == 503
+    assert (stuck.status, bool(stuck.stripe_payment_intent_id)) == ("created", True)  # its outcome is unknown here
+    localstripe.start()
+
+    again = client.post("/client/funds/add/", form, follow=True)
+
+    stuck.refresh_from_db()
+    invoice = stuck.invoice
+    invoice.refresh_from_db()
+    assert f"€20.00 added to your credit balance (invoice {invoice.number}, paid)." in again.content.decode()
+    assert (stuck.status, stuck.failure_code) == ("failed", "interrupted")  # Stripe held it unconfirmed: canceled
+    assert len(localstripe.charges(acme.stripe_customer.stripe_customer_id)) == 1
+    assert account_of(acme).balance == Decimal("120.00")

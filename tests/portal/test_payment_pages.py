@@ -109,7 +109,7 @@ def test_3d_secure_runs_stripe_js_then_the_status_page_shows_the_payment(localst
     assert (response.status_code, attempt.status) == (200, AttemptStatus.REQUIRES_ACTION)
     html = response.content.decode()
     assert f'<script src="{localstripe.base}/js.stripe.com/v3/"></script>' in html
-    assert "stripe.confirmCardPayment(box.dataset.clientSecret)" in html
+    assert '<script src="/static/portal/pay.js"' in html  # Stripe.js confirms the payment (no inline script)
     secret = html.split('data-client-secret="')[1].split('"')[0]
     assert secret.startswith(attempt.stripe_payment_intent_id + "_secret_")
     assert f'data-status-url="/partner/payments/{attempt.pk}/"' in html
@@ -196,7 +196,8 @@ def test_adding_a_card_confirms_its_setup_with_stripe_js_and_saves_it(localstrip
         setup_intent_id, client_secret = setup_id, secret
 
     localstripe.confirm_setup(Setup, VISA)
-    response = client.get(f"/partner/payment-methods/added/?setup_intent={setup_id}", follow=True)
+    assert 'action="/partner/payment-methods/added/"' in html and 'name="setup_intent"' in html
+    response = client.post("/partner/payment-methods/added/", {"setup_intent": setup_id}, follow=True)
 
     (card,) = PaymentMethod.objects.filter(partner=partner)
     assert (card.kind, card.last4, card.exp_month, card.exp_year) == ("card", "4242", 12, 2030)
@@ -214,7 +215,7 @@ def test_a_setup_of_another_account_is_refused(localstripe, client):
     card_setup_start(party=partner)  # this partner's Stripe customer exists
     partner_member(client, partner)
 
-    response = client.get(f"/partner/payment-methods/added/?setup_intent={setup.setup_intent_id}", follow=True)
+    response = client.post("/partner/payment-methods/added/", {"setup_intent": setup.setup_intent_id}, follow=True)
 
     assert "This card setup belongs to another account." in response.content.decode()
     assert not PaymentMethod.objects.filter(partner=partner).exists()

@@ -33,7 +33,7 @@ from billing.models import EntryKind, Invoice, PaymentMethod, RateCardRate
 from billing.payments.methods import card_setup_complete, card_setup_start
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
-LOCALSTRIPE = Path(sys.executable).parent / "localstripe"
+LAUNCHER = Path(__file__).with_name("localstripe_launcher.py")  # localstripe, with its state in the test's folder
 SECRET_KEY = "sk_test_hubpay_payments"
 PUBLISHABLE_KEY = "pk_test_hubpay_payments"
 WEBHOOK_SECRET = "whsec_test_hubpay_payments"
@@ -62,9 +62,28 @@ def wait_for(condition: Callable[[], object], timeout: float = 20, what: str = "
 class LocalStripe:
     """The localstripe server of one test, and what a browser's Stripe.js would do against it."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, port: int, state: Path, log) -> None:
         self.base = base
+        self.port = port
+        self.state = state  # its objects, kept across `stop()` and `start()`
+        self.log = log
         self.http = requests.Session()
+        self.process: subprocess.Popen | None = None
+
+    def start(self, from_scratch: bool = False) -> None:
+        """Start the server (again: with the objects it had when it was stopped)."""
+        command = [sys.executable, str(LAUNCHER), str(self.state), "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            command + (["--from-scratch"] if from_scratch else []), stdout=self.log, stderr=subprocess.STDOUT
+        )
+        wait_for(lambda: _answers(self.base, self.process), timeout=30, what="localstripe to start")
+
+    def stop(self) -> None:
+        """Stripe goes away: connections to it are refused until `start()`."""
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
 
     def request(self, method: str, path: str, data: dict | None = None, secret: bool = True) -> dict:
         auth = (SECRET_KEY, "") if secret else None
@@ -115,21 +134,18 @@ def localstripe(settings, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(tmp_path / "localstripe.log", "wb") as log:
-        process = subprocess.Popen(
-            [str(LOCALSTRIPE), "--port", str(port), "--from-scratch"], stdout=log, stderr=subprocess.STDOUT
-        )
+        server = LocalStripe(base, port, tmp_path / "localstripe.pickle", log)
+        server.start(from_scratch=True)
         try:
-            wait_for(lambda: _answers(base, process), timeout=30, what="localstripe to start")
             settings.STRIPE_API_BASE = base
             settings.STRIPE_API_KEY = SECRET_KEY
             settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
             settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
             settings.STRIPE_CONFIRM_OFF_SESSION = False  # localstripe refuses off_session on /confirm
             settings.STRIPE_MAX_NETWORK_RETRIES = 0
-            yield LocalStripe(base)
+            yield server
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            server.stop()
 
 
 def _answers(base: str, process: subprocess.Popen) -> bool:

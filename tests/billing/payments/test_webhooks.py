@@ -110,3 +110,83 @@ def test_a_charge_whose_recording_crashed_is_recorded_from_its_webhook(localstri
     invoice.refresh_from_db()
     assert (attempt.status, attempt.stripe_payment_intent_id) == ("succeeded", charge["payment_intent"])
     assert invoice.status == InvoiceStatus.PAID
+
+
+def _foreign_intent(localstripe, payer, *, amount: Decimal, currency: str, metadata: dict) -> str:
+    """A PaymentIntent created and charged on the Stripe account outside our attempts (another integration, a
+    leaked key): the payer's card, any metadata."""
+    from billing import stripe_api
+    from billing.payments.methods import stripe_customer_id
+
+    card = save_card(localstripe, payer, VISA)
+    intent = stripe_api.card_intent_create(
+        amount=amount, currency=currency, customer_id=stripe_customer_id(party=payer),
+        payment_method_id=card.stripe_payment_method_id, metadata=metadata, idempotency_key=f"foreign:{payer.pk}",
+    )  # fmt: skip
+    confirmed = stripe_api.intent_confirm(
+        intent_id=intent.id, off_session=False, idempotency_key=f"foreign:{payer.pk}:c"
+    )
+    assert confirmed.status == "succeeded"
+    return intent.id
+
+
+def _open_attempt_of(invoice):
+    from billing.models import PaymentMethodKind
+    from billing.payments.attempts import AttemptSpec, attempt_create
+
+    spec = AttemptSpec(
+        invoice=invoice, method=None, kind=PaymentMethodKind.CARD, label="Visa •••• 4242", purpose="automatic",
+        round="auto", amount=invoice.total, currency=invoice.currency, key=f"{invoice.number}:auto:pm1",
+    )  # fmt: skip
+    return attempt_create(spec=spec)  # committed before Stripe is called; its run never recorded an intent
+
+
+def test_an_intent_of_client_a_naming_client_bs_attempt_is_rejected_and_changes_nothing(localstripe, hub, client):
+    from tests.factories import ClientFactory, HubFactory
+
+    client_a = ClientFactory(country="DE")
+    HubFactory(client=client_a)
+    invoice_b = topup_issue(hub=hub, amount=Decimal("50.00"), request_key="b1")  # client B's top-up
+    attempt_b = _open_attempt_of(invoice_b)
+    intent_id = _foreign_intent(
+        localstripe, client_a, amount=attempt_b.amount, currency="EUR",
+        metadata={"attempt": attempt_b.idempotency_key, "invoice": invoice_b.number, "party": invoice_b.party_key},
+    )  # fmt: skip
+
+    response = post_event(client, intent_event(intent_id, "payment_intent.succeeded", "evt_foreign"))
+
+    assert response.json() == {"id": "evt_foreign", "status": "rejected"}
+    event = StripeEvent.objects.get(pk="evt_foreign")
+    customer_a = client_a.stripe_customer.stripe_customer_id
+    assert (event.status, event.error) == ("rejected", (
+        f"PaymentIntent {intent_id} is not the one of attempt {attempt_b.idempotency_key}: its customer is "
+        f"{customer_a}, the payer's is (none)."
+    ))  # fmt: skip
+    invoice_b.refresh_from_db()
+    attempt_b.refresh_from_db()
+    assert (invoice_b.status, attempt_b.status, attempt_b.stripe_payment_intent_id) == ("pending", "created", "")
+    hub.credit_account.refresh_from_db()
+    assert hub.credit_account.balance == Decimal("100.00")
+    assert LedgerEntry.objects.filter(account__hub=hub).count() == 1  # the opening funds only
+    assert post_event(client, intent_event(intent_id, "payment_intent.succeeded", "evt_foreign")).json() == {
+        "id": "evt_foreign", "status": "rejected",
+    }  # fmt: skip
+
+
+def test_an_intent_of_the_right_customer_for_another_amount_is_rejected(localstripe, hub, client):
+    invoice = topup_issue(hub=hub, amount=Decimal("50.00"), request_key="b2")
+    attempt = _open_attempt_of(invoice)
+    intent_id = _foreign_intent(
+        localstripe, hub.client, amount=Decimal("10.00"), currency="EUR", metadata={"attempt": attempt.idempotency_key}
+    )
+
+    response = post_event(client, intent_event(intent_id, "payment_intent.succeeded", "evt_amount"))
+
+    event = StripeEvent.objects.get(pk="evt_amount")
+    assert (response.json()["status"], event.error) == ("rejected", (
+        f"PaymentIntent {intent_id} is not the one of attempt {attempt.idempotency_key}: it is for 10.00 EUR, "
+        f"the attempt for {attempt.amount} EUR."
+    ))  # fmt: skip
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PENDING
+    assert hub.credit_account.__class__.objects.get(hub=hub).balance == Decimal("100.00")
