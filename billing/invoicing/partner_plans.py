@@ -2,9 +2,12 @@
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 
-from billing import clock
-from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from django.utils.translation import gettext_noop
+
+from billing import clock, formats
+from billing.invoicing.issue import Draft, DraftLine, Phrase, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
 from billing.sql import one_of
 from partners.models import Partner
@@ -18,7 +21,10 @@ def partner_plan_issue(*, partner_ids: Sequence[int], month: dt.date, issued_at:
     for partner in partners:
         company, tax = company_of(partner)
         line = DraftLine(
-            "charge", f"Partner Plan {partner.plan.name}, {month:%B %Y}", partner.plan.monthly_fee,
+            "charge",
+            Phrase(gettext_noop("Partner Plan %(plan)s, %(month)s"),
+                   {"plan": partner.plan.name, "month": partial(formats.month, month)}),
+            partner.plan.monthly_fee,
             details={"plan": partner.plan.code},
         )  # fmt: skip
         drafts.append(
@@ -34,6 +40,7 @@ def partner_plan_issue(*, partner_ids: Sequence[int], month: dt.date, issued_at:
                 pays_by_card=("partner", partner.id) in card,
                 lines=[line],
                 partner_id=partner.id,
+                language=partner.billing_language,
             )  # fmt: skip
         )
     return invoices_issue(drafts=drafts, issued_at=issued_at)

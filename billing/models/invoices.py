@@ -81,6 +81,8 @@ class Invoice(models.Model):
     void_reason = models.TextField(blank=True)
     pdf = models.FileField(upload_to="invoices/%Y/%m/", blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # The language it was issued in (the party's invoice language then): its PDF and emails stay in it.
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
