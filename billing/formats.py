@@ -13,6 +13,9 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
+
+from hub.markets import COUNTRY_NAMES, market_label
 
 # Amount patterns where the issue asks for something else than CLDR's default: the symbol first in German
 # ("€1.234,56"), as in English. Others keep CLDR's ("R$ 1.234,56", "1.234,56 €").
@@ -21,6 +24,12 @@ DAY_PATTERNS = {"en": "d MMM y"}  # others: CLDR's "long" date
 DAY_MONTH_PATTERNS = {"en": "d MMM"}  # others: CLDR's MMMd skeleton
 MONTH_PATTERNS = {"en": "MMMM y"}  # others: CLDR's yMMMM skeleton
 TIME_PATTERN = "HH:mm"
+# Meta's regional market labels (hub/markets.py), marked here for the catalogs.
+REGIONAL_MARKET_LABELS = (
+    gettext_noop("North America"), gettext_noop("Rest of Latin America"), gettext_noop("Rest of Western Europe"),
+    gettext_noop("Rest of Central & Eastern Europe"), gettext_noop("Rest of Asia Pacific"),
+    gettext_noop("Rest of Middle East"), gettext_noop("Rest of Africa"), gettext_noop("Other"),
+)  # fmt: skip
 
 
 def babel_locale(language: str | None = None) -> str:
@@ -134,3 +143,18 @@ def moment(value: dt.datetime | None, *, language: str | None = None, tz=None) -
         value = value.astimezone(tz or timezone.get_current_timezone())
     time = babel_dates.format_time(value, TIME_PATTERN, locale=babel_locale(language))
     return f"{day(value, language=language, tz=tz)} {time}"
+
+
+def country_name(code: str, *, language: str | None = None) -> str:
+    """A country by its name in the language (English: the project's ISO table, as invoices always printed)."""
+    if _base(language) == "en":
+        return COUNTRY_NAMES.get(code, code)
+    return Locale.parse(babel_locale(language)).territories.get(code, COUNTRY_NAMES.get(code, code))
+
+
+def market_name(code: str, *, language: str | None = None) -> str:
+    """A pricing market: a country's name, or a regional market's label, in the active language."""
+    if code.upper() in COUNTRY_NAMES and _base(language) != "en":
+        return country_name(code.upper(), language=language)
+    label = market_label(code)
+    return gettext(label) if label in REGIONAL_MARKET_LABELS else label

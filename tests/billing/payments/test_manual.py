@@ -93,7 +93,7 @@ def test_a_pix_voucher_in_brl_is_paid_asynchronously(vouchers, brazilian_partner
     attempt = PaymentAttempt.objects.get(pk=started.attempt_id)
     assert (attempt.exchange_rate, attempt.voucher_expires_at is not None) == (Decimal("5.432100"), True)
     assert mailoutbox[0].subject == f"PIX for {invoice.number}"
-    assert "Amount: 2716.05 BRL" in mailoutbox[0].body
+    assert "Amount: R$2,716.05" in mailoutbox[0].body  # billing.formats, in the invoice's language (en)
     assert invoice_pay(invoice=invoice, kind="pix").attempt_id == attempt.pk  # the same voucher, not a second one
     assert vouchers.created == 1
 
