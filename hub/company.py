@@ -184,8 +184,6 @@ class CompanyDetails(models.Model):
         if error:
             raise ValidationError({"vat_id": error})
         self._clean_brazil()
-        if not self.invoice_language:
-            self.invoice_language = language_for_country(self.country)
 
     def _clean_brazil(self) -> None:
         if self.country != "BR":

@@ -8,12 +8,14 @@ future invoices only.
 from babel import Locale
 from django import forms
 from django.contrib import messages
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from clients.models import Client
+from hub.company import brazil_tax_id_display
 from hub.markets import COUNTRY_MARKET
 from partners.models import Partner
 from portal.scope import partner_required
@@ -40,11 +42,15 @@ class CompanyDetailsForm(forms.ModelForm):
         help_texts = {
             "vat_id": _("EU companies: with the country prefix, e.g. DE123456789. Leave empty if you have none."),
             "billing_email": _("Invoices, receipts and payment reminders are sent here."),
+            "tax_id": _("Brazil only: the company's CNPJ (or a person's CPF), which a Boleto needs."),
+            "state": _("Brazil only: the state (UF) of the address."),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = country_choices()
+        # Empty: the country's language (DE/AT/CH → Deutsch, BR → Português, ES and Latin America → Español).
+        self.fields["invoice_language"].choices = [("", _("The country's language")), *settings.LANGUAGES]
 
 
 def _form_class(party: Client | Partner) -> type[CompanyDetailsForm]:
@@ -67,7 +73,11 @@ def company_details_page(request):
     return render(
         request,
         "portal/company_details.html",
-        {"form": form, "party": party, "country_name": country_name(party.country)},
+        {
+            "form": form, "party": party, "country_name": country_name(party.country),
+            "invoice_language": dict(settings.LANGUAGES).get(party.billing_language, party.billing_language),
+            "tax_id": brazil_tax_id_display(party.tax_id) if party.tax_id else "",
+        },  # fmt: skip
     )
 
 
