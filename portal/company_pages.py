@@ -7,8 +7,8 @@ future invoices only.
 
 from babel import Locale
 from django import forms
-from django.contrib import messages
 from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.utils import translation

@@ -9,12 +9,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
-from billing import formats
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from billing import clock
+from billing import clock, formats
 from billing.invoicing.licenses import prorated_fee
 from clients.models import Client
 from clients.selectors import number_row, numbers_of

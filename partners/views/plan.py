@@ -4,10 +4,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from billing import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from billing import formats
 from partners.forms import PlanChangeForm
 from partners.models import Partner
 from partners.services import partner_plan_change, plan_applies_from

@@ -48,6 +48,7 @@ def test_a_new_untranslated_string_is_caught(tmp_path):
     (tmp_path / "billing").mkdir()
     (tmp_path / "billing" / "forecast.py").write_text(
         'from django.utils.translation import gettext as _\n\nTEXT = _("Forecast for next month")\n'
+        'TOTAL = _("Amount Payable")\n'
     )
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "alert.html").write_text('{% load i18n %}{% trans "Balance alert" %}\n')
@@ -64,6 +65,7 @@ def test_a_new_untranslated_string_is_caught(tmp_path):
         german = read_po(handle)
     assert german.get("Balance alert").string == ""
     assert german.get("Amount Payable").string == "Zu zahlender Betrag"  # existing translations kept
+    assert german.get("Ending Balance") is None  # gone from this (smaller) code: dropped
 
 
 def test_fuzzy_and_broken_placeholders_are_problems(tmp_path, code_messages):
