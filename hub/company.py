@@ -163,7 +163,7 @@ class CompanyDetails(models.Model):
     vat_id = models.CharField(_("VAT ID"), max_length=20, blank=True)
     billing_email = models.EmailField(_("billing email"))
     # Brazil: the payer's CPF or CNPJ (digits only) and state (UF), which a Boleto needs.
-    tax_id = models.CharField(_("CNPJ/CPF"), max_length=14, blank=True)
+    tax_id = models.CharField(_("CNPJ/CPF"), max_length=18, blank=True)  # as typed; kept as digits
     state = models.CharField(_("state (UF)"), max_length=2, blank=True, choices=BRAZIL_STATES)
     invoice_language = models.CharField(
         _("invoice language"),

@@ -23,6 +23,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='client',
             name='tax_id',
-            field=models.CharField(blank=True, max_length=14, verbose_name='CNPJ/CPF'),
+            field=models.CharField(blank=True, max_length=18, verbose_name='CNPJ/CPF'),
         ),
     ]

@@ -58,7 +58,9 @@ def test_a_new_untranslated_string_is_caught(tmp_path):
              for p in catalogs.problems(lang, template=template, locale_dir=tmp_path / "locale")}  # fmt: skip
 
     assert found == {
-        (lang, msgid, "missing") for lang in catalogs.LANGUAGES for msgid in ("Forecast for next month", "Balance alert")
+        (lang, msgid, "missing")
+        for lang in catalogs.LANGUAGES
+        for msgid in ("Forecast for next month", "Balance alert")
     }
     catalogs.update(root=tmp_path, locale_dir=tmp_path / "locale")
     with (tmp_path / "locale" / "de" / "LC_MESSAGES" / "django.po").open("rb") as handle:

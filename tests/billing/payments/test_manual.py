@@ -163,7 +163,7 @@ def test_vouchers_need_a_rate_and_a_boleto_a_tax_id(vouchers, brazilian_partner)
 
     with pytest.raises(PaymentRefused) as no_rate:
         invoice_pay(invoice=invoice, kind="pix")
-    brazilian_partner.vat_id = ""
+    brazilian_partner.tax_id = ""
     brazilian_partner.save()
     brl_rate("USD", "5.50")
     with pytest.raises(PaymentRefused) as no_tax_id:
@@ -171,7 +171,7 @@ def test_vouchers_need_a_rate_and_a_boleto_a_tax_id(vouchers, brazilian_partner)
 
     assert str(no_rate.value).startswith("No USD→BRL exchange rate is set, so no BRL voucher can be issued.")
     assert str(no_tax_id.value) == (
-        "A Boleto needs the partner's CPF or CNPJ: enter it as the tax ID in Billing details."
+        "A Boleto needs the partner's CNPJ (or CPF) and state (UF): enter them in Billing details."
     )
     assert not PaymentAttempt.objects.exists() and not StripeEvent.objects.exists()
 
