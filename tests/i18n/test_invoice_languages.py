@@ -124,7 +124,9 @@ def test_an_issued_invoice_keeps_its_language_when_the_party_changes_it(december
 
 
 def test_an_english_partner_keeps_its_english_invoice(december_run):
-    invoice = Invoice.objects.get(partner__name="Sunrise Messaging", kind=InvoiceKind.PARTNER_PLAN, period_key="2026-12")
+    invoice = Invoice.objects.get(
+        partner__name="Sunrise Messaging", kind=InvoiceKind.PARTNER_PLAN, period_key="2026-12"
+    )
 
     text = pdf_text(invoice)
 
