@@ -56,8 +56,7 @@ def _currency_pattern(language: str | None) -> str:
 
 
 def money(amount, currency: str | None = None, *, language: str | None = None) -> str:
-    """An amount in cents, e.g. "€1,234.56" (en), "€1.234,56" (de), "R$ 1.234,56" (pt-BR), "1234,56 €" (es:
-    CLDR groups Spanish thousands from five digits on)."""
+    """An amount in cents, e.g. "€1,234.56" (en), "€1.234,56" (de), "R$ 1.234,56" (pt-BR), "1.234,56 €" (es)."""
     value, currency = _amount_parts(amount, currency)
     return babel_numbers.format_currency(
         value, currency, format=_currency_pattern(language), locale=babel_locale(language)

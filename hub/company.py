@@ -189,15 +189,10 @@ class CompanyDetails(models.Model):
         if self.country != "BR":
             self.tax_id, self.state = "", ""
             return
-        errors = {}
-        if not self.tax_id:
-            errors["tax_id"] = _("Brazilian companies give their CNPJ (or CPF): a Boleto cannot be issued without it.")
-        elif error := brazil_tax_id_error(self.tax_id):
-            errors["tax_id"] = error
-        if not self.state:
-            errors["state"] = _("Brazilian companies give their state (UF): a Boleto cannot be issued without it.")
-        if errors:
-            raise ValidationError(errors)
+        # Optional here (a Brazilian client never pays by Boleto); paying by Boleto refuses without them
+        # (billing/payments/manual.py), as Stripe would.
+        if self.tax_id and (error := brazil_tax_id_error(self.tax_id)):
+            raise ValidationError({"tax_id": error})
         self.tax_id = brazil_tax_id_normalize(self.tax_id)
 
     @property

@@ -18,6 +18,7 @@ from billing.pdf import invoice_pdf_render
 from billing.stripe_api import PaymentRequestInvalid, voucher_intent_create
 from tests.billing.payments.conftest import brl_rate, plan_invoice
 from tests.factories import PartnerFactory
+from tests.portal.conftest import partner_member
 
 pytestmark = pytest.mark.django_db
 
@@ -66,14 +67,7 @@ def test_billing_details_validate_the_cnpj_or_cpf_with_their_check_digits():
         "12.345.678/0001-96 is not a valid CPF (11 digits) or CNPJ (14 digits)."
     ]
 
-    partner.tax_id, partner.state = "529.982.247-25", ""  # a valid CPF, but no state
-    with pytest.raises(ValidationError) as no_state:
-        partner.full_clean(exclude=["plan"])
-    assert no_state.value.message_dict == {
-        "state": ["Brazilian companies give their state (UF): a Boleto cannot be issued without it."]
-    }
-
-    partner.state = "RJ"
+    partner.tax_id, partner.state = "529.982.247-25", "RJ"  # a valid CPF
     partner.full_clean(exclude=["plan"])
     assert partner.tax_id == "52998224725"  # kept as digits, as Stripe takes it
 
@@ -88,3 +82,23 @@ def test_the_invoice_shows_the_cnpj_and_state_it_was_issued_with(brazilian_partn
     assert (invoice.billed_company["tax_id"], invoice.billed_company["state"]) == ("12345678000195", "SP")
     assert "CNPJ/CPF: 12.345.678/0001-95" in text
     assert "São Paulo – SP" in text
+
+
+def test_a_brazilian_partner_enters_its_cnpj_uf_and_invoice_language_in_billing_details(client):
+    partner = PartnerFactory(country="BR", currency="USD", invoice_language="")
+    partner_member(client, partner)
+    details = {
+        "company_name": "Rio Mensagens Ltda.", "address_line1": "Rua do Ouvidor 50", "address_line2": "",
+        "postal_code": "20040-030", "city": "Rio de Janeiro", "country": "BR", "vat_id": "",
+        "tax_id": "11.222.333/0001-81", "state": "RJ", "billing_email": "fin@rio.example", "invoice_language": "",
+    }  # fmt: skip
+
+    refused = client.post("/partner/billing-details/", {**details, "tax_id": "11.222.333/0001-82"})
+    saved = client.post("/partner/billing-details/", details)
+
+    assert refused.status_code == 200
+    # no Accept-Language: the page is in the partner's language (its country's: Portuguese)
+    assert "11.222.333/0001-82 não é um CPF (11 dígitos) ou CNPJ (14 dígitos) válido." in refused.content.decode()
+    assert saved.status_code == 302
+    partner.refresh_from_db()
+    assert (partner.tax_id, partner.state, partner.billing_language) == ("11222333000181", "RJ", "pt-br")
