@@ -99,7 +99,11 @@ def update(*, root: Path = ROOT, locale_dir: Path = LOCALE_DIR, languages=LANGUA
     for language in languages:
         path = _po_path(language, locale_dir)
         catalog = _read(path, language) if path.exists() else Catalog(locale=language, domain=DOMAIN)
+        created = catalog.creation_date
         catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
+        # A fixed header: a rerun that changes no message changes no byte (branches merge without conflicts).
+        catalog.creation_date, catalog.project, catalog.version = created, "hub-portal", "1"
+        catalog.fuzzy = False  # the header is complete (GNU msgfmt would skip a fuzzy header)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as handle:
             write_po(handle, catalog, width=120, include_lineno=False, ignore_obsolete=True, sort_output=True)
