@@ -17,6 +17,8 @@ COPY . .
 
 # Production settings refuse to load without a secret key and DATABASE_URL; collectstatic needs
 # neither for real, so give it throwaway values that exist only during this build step.
+RUN python -m portal.catalogs compile
+
 RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-a-real-secret-0123456789abcdef \
     DATABASE_URL=postgres://build@localhost/build \
     python manage.py collectstatic --noinput \

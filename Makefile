@@ -8,13 +8,22 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 # Passed through to scripts/run-tests, e.g. `make test PYTEST_ARGS='-x -k invoice'`.
 export PYTEST_ARGS
 
-.PHONY: run test lint bench clean install
+.PHONY: run test lint bench clean install catalogs
 
-run: $(STAMP)
+# Translations: each locale/<lang>/LC_MESSAGES/django.po compiles to its .mo (pure Python: Babel, no GNU gettext).
+MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+
+run: $(STAMP) $(MO)
 	scripts/run-local
 
-test: $(STAMP)
+test: $(STAMP) $(MO)
 	scripts/run-tests
+
+# After changing marked strings: adds new messages to every .po (untranslated), drops gone ones, lists what is left.
+# Translate them in the .po files, then `make test` (tests/portal/test_catalogs.py names anything missing).
+catalogs: $(STAMP)
+	$(PY) -m portal.catalogs extract
+	$(PY) -m portal.catalogs compile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -25,7 +34,7 @@ bench: $(STAMP)
 	RUN_TESTS_CMD='$(PY) bench/usage_ingest.py && $(PY) bench/api_load.py' scripts/run-tests
 
 clean:
-	rm -rf var $(VENV)
+	rm -rf var $(VENV) locale/*/LC_MESSAGES/*.mo
 
 install: $(STAMP)
 
@@ -38,3 +47,6 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[test]'
 	touch $(STAMP)
+
+locale/%.mo: locale/%.po $(STAMP)
+	$(PY) -m portal.catalogs compile

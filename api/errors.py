@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext_lazy as _
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -14,7 +15,7 @@ class Conflict(exceptions.APIException):
     with the same Idempotency-Key still running)."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
+    default_detail = _("The request conflicts with the current state.")
     default_code = "conflict"
 
 
@@ -22,7 +23,7 @@ class Unprocessable(exceptions.APIException):
     """Well-formed, but not a request that can be carried out (an Idempotency-Key reused with another request)."""
 
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "The request cannot be processed."
+    default_detail = _("The request cannot be processed.")
     default_code = "unprocessable"
 
 
@@ -72,7 +73,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         return error_response(
             code="invalid",
-            message="The request has invalid fields.",
+            message=_("The request has invalid fields."),
             http_status=status.HTTP_400_BAD_REQUEST,
             fields=_fields(exc.detail),
             headers=response.headers,
@@ -93,6 +94,6 @@ def not_found(request, exception=None):
     """Django's 404 handler (config/urls.py): an unknown URL under /api/ gets the API's error shape, every other
     URL the portal's page."""
     if request.path.startswith("/api/"):
-        body = {"error": {"code": "not_found", "message": "No API endpoint at this address.", "fields": {}}}
+        body = {"error": {"code": "not_found", "message": _("No API endpoint at this address."), "fields": {}}}
         return JsonResponse(body, status=404)
     return page_not_found(request, exception)

@@ -3,6 +3,6 @@
 INVOICE_FROZEN_COLUMNS = [
     "number", "kind", "party_key", "hub_id", "client_id", "partner_id", "period_key", "period_start", "period_end",
     "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",
-    "billed_company", "summary", "issued_at", "due_date",
+    "billed_company", "summary", "issued_at", "due_date", "language",
 ]  # fmt: skip
 INVOICE_IMMUTABLE = "issued invoices are immutable: issue a credit note or post a ledger entry instead"

@@ -2,6 +2,9 @@
 
 DejaVu Sans is embedded (static/fonts) because the PDF base fonts have no glyphs beyond Latin-1: no €, no "Ł".
 Every figure printed is rounded half-up to cents (DESIGN.md, Money).
+
+An invoice renders in the language it was issued in (Invoice.language): its labels from the catalogs, its figures
+and dates by billing.formats in that language. Its lines and tax note were written in it at issue.
 """
 
 import datetime as dt
@@ -12,29 +15,30 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
-from django.utils import dateformat
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from billing.markets import COUNTRY_NAMES
+from billing import formats
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from billing.money import cents
 from billing.selectors.usage_breakdown import mci_usage_breakdown
+from core.company import brazil_tax_id_display
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$"}
 MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
 DEFAULT_PROVIDER_ADDRESS = "Friedrichstraße 1, 10117 Berlin, Germany"
 DEFAULT_PROVIDER_VAT_ID = "DE123456789"
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order.
 SUMMARY_LABELS = (
-    ("starting_balance", "Starting Balance"),
-    ("total_added_funds", "Total Added Funds"),
-    ("total_usage", "Total Usage"),
-    ("total_refunds", "Total Refunds"),
-    ("ending_balance", "Ending Balance"),
-    ("usage_reconciliation", "Usage Reconciliation"),
+    ("starting_balance", gettext_noop("Starting Balance")),
+    ("total_added_funds", gettext_noop("Total Added Funds")),
+    ("total_usage", gettext_noop("Total Usage")),
+    ("total_refunds", gettext_noop("Total Refunds")),
+    ("ending_balance", gettext_noop("Ending Balance")),
+    ("usage_reconciliation", gettext_noop("Usage Reconciliation")),
 )
-STAMPS = {InvoiceStatus.PAID: "PAID", InvoiceStatus.VOID: "VOID"}
+STAMPS = {InvoiceStatus.PAID: gettext_noop("PAID"), InvoiceStatus.VOID: gettext_noop("VOID")}
 
 
 class InvoicePdfError(Exception):
@@ -46,25 +50,21 @@ def font_dir() -> Path:
 
 
 def money_format(amount: Decimal | str, currency: str) -> str:
-    """'€1,234.50', '$25.00', '−€50.00': half-up to cents, symbol first, minus before the symbol."""
+    """'€1,234.50', '$25.00', '−€50.00' (en; the active language's layout otherwise): half-up to cents, a real
+    minus sign before the amount."""
     value = cents(Decimal(amount))
     sign = MINUS if value < 0 else ""
-    symbol = CURRENCY_SYMBOLS.get(currency, f"{currency} ")
-    return f"{sign}{symbol}{abs(value):,.2f}"
+    return f"{sign}{formats.money(abs(value), currency)}"
 
 
 def date_format(day: dt.date | dt.datetime | None) -> str:
-    """'1 Oct 2026'; a moment is shown as its UTC date (billing runs on UTC)."""
-    if day is None:
-        return ""
-    if isinstance(day, dt.datetime):
-        day = day.astimezone(dt.UTC).date()
-    return dateformat.format(day, "j M Y")
+    """'1 Oct 2026' (en), '1. Oktober 2026' (de); a moment is shown as its UTC date (billing runs on UTC)."""
+    return formats.day(day, tz=dt.UTC)
 
 
 def quantity_format(quantity: Decimal) -> str:
-    """1.0000 → '1', 2.5000 → '2.5', 1200 → '1,200'."""
-    return f"{quantity.normalize():,f}"
+    """1.0000 → '1', 2.5000 → '2.5', 1200 → '1,200' (en)."""
+    return formats.number(quantity)
 
 
 def pdf_link_callback(uri: str, rel: str | None = None) -> str:
@@ -92,13 +92,16 @@ def _provider() -> dict:
 def _company(snapshot: dict) -> dict:
     country = snapshot.get("country", "")
     town = " ".join(part for part in (snapshot.get("postal_code", ""), snapshot.get("city", "")) if part)
+    if snapshot.get("state"):  # Brazil: "São Paulo – SP"
+        town = f"{town} – {snapshot['state']}" if town else snapshot["state"]
     return {
         "name": snapshot.get("company_name", ""),
         "address_lines": [
             line for line in (snapshot.get("address_line1"), snapshot.get("address_line2"), town) if line
         ],
-        "country": COUNTRY_NAMES.get(country, country),
+        "country": formats.country_name(country),
         "vat_id": snapshot.get("vat_id", ""),
+        "tax_id": brazil_tax_id_display(snapshot["tax_id"]) if snapshot.get("tax_id") else "",
         "email": snapshot.get("billing_email", ""),
     }
 
@@ -119,20 +122,22 @@ def _tax_row(invoice: Invoice, lines: list[InvoiceLine]) -> dict | None:
     """The VAT row of the totals, for an invoice whose lines do not carry the tax themselves."""
     if invoice.tax_amount == 0 or any(line.role == InvoiceLine.Role.TAX for line in lines):
         return None
-    rate = f"{(invoice.tax_rate * 100).normalize():f}"
-    return {"label": f"VAT {rate}%", "amount": money_format(invoice.tax_amount, invoice.currency)}
+    label = gettext("VAT %(rate)s") % {"rate": formats.percent(invoice.tax_rate)}
+    return {"label": label, "amount": money_format(invoice.tax_amount, invoice.currency)}
 
 
 def _month_closing(invoice: Invoice) -> dict:
     summary = invoice.summary or {}
-    rows = [(label, money_format(summary.get(key, "0"), invoice.currency)) for key, label in SUMMARY_LABELS]
+    rows = [
+        (key, gettext(label), money_format(summary.get(key, "0"), invoice.currency)) for key, label in SUMMARY_LABELS
+    ]
     usage = [
         {
             "waba_id": row.waba_id,
             "phone_number": row.phone_number,
             "category": row.category_label,
             "market": row.market_label,
-            "messages": f"{row.messages:,}",
+            "messages": formats.number(row.messages),
             "cost": money_format(row.cost, invoice.currency),
         }
         for row in mci_usage_breakdown(invoice=invoice)
@@ -155,6 +160,7 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
         f"{date_format(invoice.period_end - dt.timedelta(days=1))}",
         "status": invoice.get_status_display(),
         "stamp": STAMPS.get(invoice.status),
+        "stamp_text": gettext(STAMPS[invoice.status]) if invoice.status in STAMPS else "",
         "paid_date": date_format(invoice.paid_at),
         "hub_id": (invoice.summary or {}).get("hub_id") or company.get("hub_id", ""),
         "company": _company(company),
@@ -176,7 +182,8 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
     """The invoice as an A4 PDF. Raises InvoicePdfError for a draft or when xhtml2pdf reports errors."""
     if invoice.number is None or invoice.status == InvoiceStatus.DRAFT:
         raise InvoicePdfError(f"Invoice {invoice.pk} is a draft: only an issued invoice has a PDF.")
-    html = render_to_string("pdf/invoice.html", invoice_pdf_context(invoice))
+    with translation.override(invoice.language):
+        html = render_to_string("pdf/invoice.html", invoice_pdf_context(invoice))
     output = BytesIO()
     # Local reads confined to the fonts, no network: the template is ours, but the billed company's name is not.
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)

@@ -2,9 +2,11 @@
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from stdnum.br import cnpj, cpf
 
 from core.countries import COUNTRY_NAMES
 
@@ -89,10 +91,60 @@ def vat_id_error(vat_id: str, country: str) -> str | None:
         return None
     prefix = VAT_PREFIX.get(country, country)
     if not vat_id.startswith(prefix):
-        return f"A VAT ID for {country} starts with {prefix}."
+        return str(_("A VAT ID for %(country)s starts with %(prefix)s.") % {"country": country, "prefix": prefix})
     if not re.fullmatch(VAT_FORMATS[prefix], vat_id[len(prefix) :]):
-        return f"{vat_id} is not a valid {country} VAT ID format."
+        return str(_("%(vat_id)s is not a valid %(country)s VAT ID format.") % {"vat_id": vat_id, "country": country})
     return None
+
+
+# The invoice language a party gets from its country unless it chooses another (billing details).
+COUNTRY_LANGUAGE = {
+    **dict.fromkeys(("DE", "AT", "CH", "LI"), "de"),
+    "BR": "pt-br",
+    **dict.fromkeys(
+        ("ES", "MX", "AR", "CO", "CL", "PE", "VE", "EC", "GT", "CU", "BO", "DO", "HN", "PY", "SV", "NI", "CR", "PA",
+         "UY", "GQ", "PR"),
+        "es",
+    ),
+}  # fmt: skip
+# Brazil's federative units (UF): Stripe's Boleto needs the payer's state.
+BRAZIL_STATES = [
+    ("AC", "Acre"), ("AL", "Alagoas"), ("AP", "Amapá"), ("AM", "Amazonas"), ("BA", "Bahia"), ("CE", "Ceará"),
+    ("DF", "Distrito Federal"), ("ES", "Espírito Santo"), ("GO", "Goiás"), ("MA", "Maranhão"),
+    ("MT", "Mato Grosso"), ("MS", "Mato Grosso do Sul"), ("MG", "Minas Gerais"), ("PA", "Pará"), ("PB", "Paraíba"),
+    ("PR", "Paraná"), ("PE", "Pernambuco"), ("PI", "Piauí"), ("RJ", "Rio de Janeiro"),
+    ("RN", "Rio Grande do Norte"), ("RS", "Rio Grande do Sul"), ("RO", "Rondônia"), ("RR", "Roraima"),
+    ("SC", "Santa Catarina"), ("SP", "São Paulo"), ("SE", "Sergipe"), ("TO", "Tocantins"),
+]  # fmt: skip
+
+
+def language_for_country(country: str) -> str:
+    return COUNTRY_LANGUAGE.get((country or "").upper(), settings.LANGUAGE_CODE)
+
+
+def brazil_tax_id_normalize(value: str) -> str:
+    """A CPF (11 digits) or CNPJ (14 digits) as its digits only: what Stripe's boleto.tax_id takes."""
+    return re.sub(r"\D", "", value or "")
+
+
+def brazil_tax_id_error(value: str) -> str | None:
+    """Why a CPF/CNPJ is not valid (check digits by python-stdnum), or None."""
+    digits = brazil_tax_id_normalize(value)
+    if len(digits) == 11 and cpf.is_valid(digits):
+        return None
+    if len(digits) == 14 and cnpj.is_valid(digits):
+        return None
+    return str(_("%(value)s is not a valid CPF (11 digits) or CNPJ (14 digits).") % {"value": value})
+
+
+def brazil_tax_id_display(value: str) -> str:
+    """The CPF/CNPJ as Brazilians write it: 123.456.789-09, 12.345.678/0001-95."""
+    digits = brazil_tax_id_normalize(value)
+    if len(digits) == 14:
+        return cnpj.format(digits)
+    if len(digits) == 11:
+        return cpf.format(digits)
+    return value
 
 
 class Role(models.TextChoices):
@@ -110,6 +162,16 @@ class CompanyDetails(models.Model):
     country = models.CharField(_("country"), max_length=2, validators=[validate_country])
     vat_id = models.CharField(_("VAT ID"), max_length=20, blank=True)
     billing_email = models.EmailField(_("billing email"))
+    # Brazil: the payer's CPF or CNPJ (digits only) and state (UF), which a Boleto needs.
+    tax_id = models.CharField(_("CNPJ/CPF"), max_length=18, blank=True)  # as typed; kept as digits
+    state = models.CharField(_("state (UF)"), max_length=2, blank=True, choices=BRAZIL_STATES)
+    invoice_language = models.CharField(
+        _("invoice language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Invoices, their emails and payment reminders are written in this language."),
+    )
 
     class Meta:
         abstract = True
@@ -121,6 +183,22 @@ class CompanyDetails(models.Model):
         error = vat_id_error(self.vat_id, self.country)
         if error:
             raise ValidationError({"vat_id": error})
+        self._clean_brazil()
+
+    def _clean_brazil(self) -> None:
+        if self.country != "BR":
+            self.tax_id, self.state = "", ""
+            return
+        # Optional here (a Brazilian client never pays by Boleto); paying by Boleto refuses without them
+        # (billing/payments/manual.py), as Stripe would.
+        if self.tax_id and (error := brazil_tax_id_error(self.tax_id)):
+            raise ValidationError({"tax_id": error})
+        self.tax_id = brazil_tax_id_normalize(self.tax_id)
+
+    @property
+    def billing_language(self) -> str:
+        """The language of this party's invoices: its choice, else its country's."""
+        return self.invoice_language or language_for_country(self.country)
 
     def company_snapshot(self) -> dict:
         """The billed company's details as printed on an invoice (frozen at issue)."""
@@ -133,4 +211,5 @@ class CompanyDetails(models.Model):
             "country": self.country,
             "vat_id": self.vat_id,
             "billing_email": self.billing_email,
+            **({"tax_id": self.tax_id, "state": self.state} if self.country == "BR" else {}),
         }

@@ -7,6 +7,7 @@ future invoices only.
 
 from babel import Locale
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
@@ -15,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.markets import COUNTRY_MARKET
 from clients.models import Client
+from core.company import brazil_tax_id_display
 from partners.models import Partner
 from portal.scope import partner_required
 from portal.services import COMPANY_FIELDS, company_details_update
@@ -40,11 +42,15 @@ class CompanyDetailsForm(forms.ModelForm):
         help_texts = {
             "vat_id": _("EU companies: with the country prefix, e.g. DE123456789. Leave empty if you have none."),
             "billing_email": _("Invoices, receipts and payment reminders are sent here."),
+            "tax_id": _("Brazil only: the company's CNPJ (or a person's CPF), which a Boleto needs."),
+            "state": _("Brazil only: the state (UF) of the address."),
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["country"].choices = country_choices()
+        # Empty: the country's language (DE/AT/CH → Deutsch, BR → Português, ES and Latin America → Español).
+        self.fields["invoice_language"].choices = [("", _("The country's language")), *settings.LANGUAGES]
 
 
 def _form_class(party: Client | Partner) -> type[CompanyDetailsForm]:
@@ -67,7 +73,11 @@ def company_details_page(request):
     return render(
         request,
         "portal/company_details.html",
-        {"form": form, "party": party, "country_name": country_name(party.country)},
+        {
+            "form": form, "party": party, "country_name": country_name(party.country),
+            "invoice_language": dict(settings.LANGUAGES).get(party.billing_language, party.billing_language),
+            "tax_id": brazil_tax_id_display(party.tax_id) if party.tax_id else "",
+        },  # fmt: skip
     )
 
 

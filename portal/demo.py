@@ -40,6 +40,7 @@ PARTNERS = [
         "postal_code": "20095",
         "address_line1": "Mönckebergstraße 7",
         "billing_email": "billing@nordlicht.example",
+        "invoice_language": "de",
         "login": "nordlicht",
         "timezone": "Europe/Berlin",
     },
@@ -54,10 +55,33 @@ PARTNERS = [
         "postal_code": "78701",
         "address_line1": "500 Congress Ave",
         "billing_email": "ap@sunrise.example",
+        "invoice_language": "en",
         "login": "sunrise",
         "timezone": "America/Chicago",
     },
+    {
+        # A Brazilian partner: pays its Partner Plan by PIX or Boleto (CNPJ and UF in its billing details) and
+        # reads its invoices in Portuguese.
+        "name": "Conecta Brasil",
+        "company_name": "Conecta Brasil Tecnologia Ltda.",
+        "country": "BR",
+        "currency": "USD",
+        "plan": "growth",
+        "vat_id": "",
+        "tax_id": "11222333000181",
+        "state": "SP",
+        "city": "São Paulo",
+        "postal_code": "01310-100",
+        "address_line1": "Avenida Paulista 1578",
+        "billing_email": "financeiro@conecta.example",
+        "invoice_language": "pt-br",
+        "login": "conecta",
+        "timezone": "America/Sao_Paulo",
+    },
 ]
+# Brazilian clients' CNPJ and state (UF), which a Boleto needs; other clients' invoice language follows their
+# country (DE → German, ES → Spanish, BR → Portuguese, else English).
+BRAZIL_TAX_IDS = {"saopaulo": ("45997418000153", "SP")}
 
 # (partner login, client login, company, country, VAT ID, hub id, waba id, timezone, numbers, daily messages, funds)
 # numbers: (e164, tier, onboarded: "early" | day of this month, pending deletion?)
@@ -212,6 +236,8 @@ def _client(spec, partner: Partner, previous_month: dt.date, this_month: dt.date
                 "country": country,
                 "vat_id": vat_id,
                 "billing_email": f"finance@{login}.example",
+                "tax_id": BRAZIL_TAX_IDS.get(login, ("", ""))[0],
+                "state": BRAZIL_TAX_IDS.get(login, ("", ""))[1],
                 "address_line1": "Demo Street 1",
                 "postal_code": "10000",
                 "city": "Demo City",

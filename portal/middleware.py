@@ -1,7 +1,71 @@
 import zoneinfo
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation.trans_real import parse_accept_lang_header
+
+from portal.scope import membership_of
+
+
+def supported_language(code: str | None) -> str | None:
+    """One of settings.LANGUAGES for a code such as "de-AT" or "pt-BR", or None."""
+    if not code:
+        return None
+    try:
+        return translation.get_supported_language_variant(code.lower())
+    except LookupError:
+        return None
+
+
+def browser_language(request) -> str | None:
+    """The first language of the browser's Accept-Language that the portal speaks."""
+    for code, _quality in parse_accept_lang_header(request.headers.get("Accept-Language", "")):
+        found = supported_language(code) if code != "*" else None
+        if found:
+            return found
+    return None
+
+
+def person_language(request) -> str:
+    """Which language a page is in: the person's choice in Preferences; else the choice made in the page footer
+    (a cookie, so it works signed out: sign-in and password reset); else the browser's Accept-Language; else the
+    language of the person's client or partner; else English."""
+    user = getattr(request, "user", None)
+    signed_in = user is not None and user.is_authenticated
+    profile = getattr(user, "profile", None) if signed_in else None
+    chosen = supported_language(getattr(profile, "language", "")) or supported_language(
+        request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    )
+    if chosen:
+        return chosen
+    found = browser_language(request)
+    if found:
+        return found
+    membership = membership_of(user) if signed_in else None
+    if membership is not None:
+        return supported_language(membership.party.billing_language) or settings.LANGUAGE_CODE
+    return settings.LANGUAGE_CODE
+
+
+class PersonLanguageMiddleware:
+    """Activates `person_language` for the request; the URL carries no language prefix."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        language = person_language(request)
+        previous = translation.get_language()
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()
+        try:
+            response = self.get_response(request)
+        finally:
+            translation.activate(previous) if previous else translation.deactivate()  # a thread serves many
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        response.headers.setdefault("Content-Language", language)
+        return response
 
 
 class PrivateNoStoreMiddleware:

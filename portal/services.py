@@ -13,7 +13,10 @@ COMPANY_FIELDS = [
     "city",
     "country",
     "vat_id",
+    "tax_id",
+    "state",
     "billing_email",
+    "invoice_language",
 ]
 
 

@@ -16,4 +16,5 @@ urlpatterns = [
     ),
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("account/preferences/", views.preferences, name="preferences"),
+    path("language/", views.language_switch, name="language-switch"),
 ]

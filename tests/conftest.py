@@ -24,6 +24,14 @@ def _redis_reachable() -> bool:
         return False
 
 
+def pytest_configure(config):
+    """The .mo files are build output (`make` compiles them): compile any that are missing or older than their .po,
+    so a plain `pytest` run sees the translations too."""
+    from portal.catalogs import compile_stale
+
+    compile_stale()
+
+
 def pytest_collection_modifyitems(config, items):
     skips = {}
     if connection.vendor != "postgresql":

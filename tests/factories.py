@@ -28,6 +28,8 @@ class PartnerFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Partner {n}")
     company_name = factory.LazyAttribute(lambda p: f"{p.name} GmbH")
     country = "DE"
+    # The suite's parties read English invoices unless a test says otherwise (tests/i18n pick other languages).
+    invoice_language = "en"
     billing_email = factory.LazyAttribute(lambda p: f"billing@{p.name.replace(' ', '').lower()}.example")
     currency = "EUR"
     plan = factory.LazyFunction(lambda: Plan.objects.get(code="growth"))
@@ -40,6 +42,7 @@ class ClientFactory(factory.django.DjangoModelFactory):
     partner = factory.SubFactory(PartnerFactory)
     company_name = factory.Sequence(lambda n: f"Client {n} GmbH")
     country = "DE"
+    invoice_language = "en"
     billing_email = factory.Sequence(lambda n: f"finance{n}@client.example")
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from billing.invoicing.tax import TaxTreatment, tax_treatment
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, InvoiceStatus, PaymentMethod, PaymentMethodKind
@@ -23,10 +25,24 @@ from core import clock
 CARD_FEE_RATE = Decimal("0.04")
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """A line's text, written in the invoice's language when the draft is inserted (drafts of many parties, each
+    in its own language, are built together). `message` is marked with gettext_noop; a parameter may be a
+    callable taking no argument, formatted then (a month or a date in that language)."""
+
+    message: str
+    params: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        params = {key: value() if callable(value) else value for key, value in self.params.items()}
+        return gettext(self.message) % params if params else gettext(self.message)
+
+
 @dataclass
 class DraftLine:
     role: str
-    description: str
+    description: str | Phrase
     amount: Decimal
     quantity: Decimal = Decimal(1)
     unit_amount: Decimal | None = None
@@ -52,6 +68,7 @@ class Draft:
     partner_id: int | None = None
     summary: dict = field(default_factory=dict)
     show_zero_fee: bool = False  # the Month Closing Invoice always shows its Transaction Fee line
+    language: str = "en"  # the billed party's invoice language, kept on the invoice (Invoice.language)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -59,8 +76,14 @@ class Draft:
 
 
 def company_of(party) -> tuple[dict, TaxTreatment]:
-    """The billed company's snapshot and its tax treatment (client or partner)."""
-    return party.company_snapshot(), tax_treatment(country=party.country, vat_id=party.vat_id)
+    """The billed company's snapshot and its tax treatment (client or partner), its texts in the party's invoice
+    language."""
+    with translation.override(party.billing_language):
+        return party.company_snapshot(), tax_treatment(country=party.country, vat_id=party.vat_id)
+
+
+def language_of(party) -> str:
+    return party.billing_language
 
 
 def card_payers(*, client_ids: Sequence[int] = (), partner_ids: Sequence[int] = ()) -> set[tuple[str, int]]:
@@ -83,8 +106,12 @@ def _finished_lines(draft: Draft) -> tuple[list[DraftLine], Decimal, Decimal, De
     tax = cents((net + fee) * draft.tax.rate)
     lines = list(draft.lines)
     if fee or draft.show_zero_fee:
-        lines.append(DraftLine("fee", "Transaction Fee", fee, details={"rate": str(CARD_FEE_RATE)}))
+        fee_label = Phrase(gettext_noop("Transaction Fee"))
+        lines.append(DraftLine("fee", fee_label, fee, details={"rate": str(CARD_FEE_RATE)}))
     lines.append(DraftLine("tax", draft.tax.label, tax, unit_amount=tax, details={"base": str(net + fee)}))
+    with translation.override(draft.language):  # the invoice's language, frozen with its lines at issue
+        for line in lines:
+            line.description = str(line.description)
     return lines, net, fee, tax
 
 
@@ -150,7 +177,7 @@ def _insert_drafts(drafts: list[Draft]) -> list[Invoice]:
             period_start=draft.period_start, period_end=draft.period_end, currency=draft.currency,
             net_amount=net, fee_amount=fee, tax_rate=draft.tax.rate, tax_amount=tax, total=net + fee + tax,
             tax_note=draft.tax.note, pays_by_card=draft.pays_by_card, billed_company=draft.billed_company,
-            summary=draft.summary, created_at=now,
+            summary=draft.summary, language=draft.language, created_at=now,
         )  # fmt: skip
         invoices.append(invoice)
         lines.append(finished)
@@ -192,7 +219,7 @@ def _copy_lines(invoices: list[Invoice], lines: list[list[DraftLine]]) -> None:
 INVOICE_COLUMNS = (
     "kind", "status", "party_key", "hub_id", "client_id", "partner_id", "period_key", "period_start", "period_end",
     "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",
-    "billed_company", "summary", "void_reason", "pdf", "delivery_error", "created_at",
+    "billed_company", "summary", "void_reason", "pdf", "delivery_error", "language", "created_at",
 )  # fmt: skip
 
 

@@ -6,11 +6,14 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.utils.translation import gettext_noop
 
-from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from billing import formats
+from billing.invoicing.issue import Draft, DraftLine, Phrase, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
 from billing.money import cents
 from billing.queue import enqueue_on_commit
@@ -46,6 +49,7 @@ def _hub_draft(hub: Hub, kind: str, period_key: str, start: dt.date, end: dt.dat
         kind=kind, party_key=f"hub:{hub.id}", period_key=period_key, period_start=start, period_end=end,
         currency=hub.currency, billed_company={**company, "hub_id": hub.hub_id}, tax=tax,
         pays_by_card=("client", hub.client_id) in card, lines=lines, hub_id=hub.id, client_id=hub.client_id,
+        language=hub.client.billing_language,
     )  # fmt: skip
 
 
@@ -138,7 +142,10 @@ def _license_drafts(numbers: list[tuple], month: dt.date, tiers: dict) -> tuple[
             lines_by_draft[(hub_id, owed_month)].append(
                 DraftLine(
                     "charge",
-                    f"License {e164} ({tier.name}), {owed_month:%B %Y}",
+                    Phrase(
+                        gettext_noop("License %(number)s (%(tier)s), %(month)s"),
+                        {"number": e164, "tier": tier.name, "month": partial(formats.month, owed_month)},
+                    ),
                     tier.monthly_fee,
                     details={"number": e164, "tier": tier.code},
                 )  # fmt: skip
@@ -229,8 +236,12 @@ def _prorated_line(number: PhoneNumber, day: dt.date) -> DraftLine:
     days = days_in_month - day.day + 1
     return DraftLine(
         "charge",
-        f"License {number.e164} ({number.tier.name}), {day:%-d %b} – month end "
-        f"({days}/{days_in_month} days of {number.tier.monthly_fee})",
+        Phrase(
+            gettext_noop("License %(number)s (%(tier)s), %(day)s – month end (%(days)s/%(days_in_month)s days of "
+                         "%(fee)s)"),
+            {"number": number.e164, "tier": number.tier.name, "day": partial(formats.day_month, day),
+             "days": days, "days_in_month": days_in_month, "fee": partial(formats.decimal, number.tier.monthly_fee)},
+        ),
         prorated_fee(monthly_fee=number.tier.monthly_fee, onboarded_on=day),
         details={"number": number.e164, "tier": number.tier.code, "days": days},
     )  # fmt: skip

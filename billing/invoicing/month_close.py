@@ -25,9 +25,10 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Case, CharField, Exists, F, Max, Min, OuterRef, Q, Sum, Value, When
+from django.utils.translation import gettext_noop
 from djmoney.money import Money
 
-from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from billing.invoicing.issue import Draft, DraftLine, Phrase, card_payers, company_of, invoices_issue
 from billing.ledger import Posting, accounts_lock, post_locked
 from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, LedgerEntry, MessageUsage
 from billing.money import cents, micros
@@ -133,10 +134,11 @@ def _sums(windows: dict[int, dt.date | None], period: dt.date) -> dict[int, dict
 
 
 def _mci_lines(figures: MonthFigures) -> list[DraftLine]:
-    lines = [DraftLine("usage", "WhatsApp Usage Costs", figures.usage)]
+    lines = [DraftLine("usage", Phrase(gettext_noop("WhatsApp Usage Costs")), figures.usage)]
     if figures.reconciliation:
-        lines.append(DraftLine("reconciliation", "Usage Reconciliation", -figures.reconciliation))
-    lines.append(DraftLine("settled", "Settled with Credit Balance", -figures.settled_with_credit))
+        lines.append(DraftLine("reconciliation", Phrase(gettext_noop("Usage Reconciliation")), -figures.reconciliation))
+    settled = Phrase(gettext_noop("Settled with Credit Balance"))
+    lines.append(DraftLine("settled", settled, -figures.settled_with_credit))
     return lines
 
 
@@ -235,6 +237,7 @@ def _drafts(open_accounts, figures, period: dt.date) -> list[Draft]:
                 client_id=hub.client_id,
                 summary=figures[account.id].summary(hub.hub_id),
                 show_zero_fee=True,
+                language=hub.client.billing_language,
             )  # fmt: skip
         )
     return drafts

@@ -4,11 +4,14 @@ billing day is made up: each partner is billed for every month after its billed-
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
-from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from billing import formats
+from billing.invoicing.issue import Draft, DraftLine, Phrase, card_payers, company_of, invoices_issue
 from billing.models import Invoice, InvoiceKind
 from billing.sql import one_of
 from core import clock
@@ -28,13 +31,17 @@ def plan_months_owed(*, billed_through: dt.date | None, until: dt.date) -> list[
 def _draft(partner: Partner, month: dt.date, card: set) -> Draft:
     company, tax = company_of(partner)
     line = DraftLine(
-        "charge", f"Partner Plan {partner.plan.name}, {month:%B %Y}", partner.plan.monthly_fee,
+        "charge",
+        Phrase(gettext_noop("Partner Plan %(plan)s, %(month)s"),
+               {"plan": partner.plan.name, "month": partial(formats.month, month)}),
+        partner.plan.monthly_fee,
         details={"plan": partner.plan.code},
     )  # fmt: skip
     return Draft(
         kind=InvoiceKind.PARTNER_PLAN, party_key=f"partner:{partner.id}", period_key=f"{month:%Y-%m}",
         period_start=month, period_end=clock.next_month(month), currency=partner.currency, billed_company=company,
         tax=tax, pays_by_card=("partner", partner.id) in card, lines=[line], partner_id=partner.id,
+        language=partner.billing_language,
     )  # fmt: skip
 
 

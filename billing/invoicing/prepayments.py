@@ -5,8 +5,12 @@ import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import partial
 
-from billing.invoicing.issue import Draft, DraftLine, card_payers, company_of, invoices_issue
+from django.utils.translation import gettext_noop
+
+from billing import formats
+from billing.invoicing.issue import Draft, DraftLine, Phrase, card_payers, company_of, invoices_issue
 from billing.models import CreditAccount, Invoice, InvoiceKind
 from billing.money import is_cents
 from billing.sql import one_of
@@ -15,19 +19,21 @@ from hub.models import Hub
 
 TOPUP_MIN = Decimal("10.00")
 TOPUP_MAX = Decimal("10000.00")
+TOPUP_LABEL = Phrase(gettext_noop("Funds added to Credit Balance"))
 
 
 class PrepaymentError(ValueError):
     pass
 
 
-def _draft(hub: Hub, amount: Decimal, period_key: str, start: dt.date, end: dt.date, label: str, card) -> Draft:
+def _draft(hub: Hub, amount: Decimal, period_key: str, start: dt.date, end: dt.date, label: Phrase, card) -> Draft:
     company, tax = company_of(hub.client)
     return Draft(
         kind=InvoiceKind.PREPAYMENT, party_key=f"hub:{hub.id}", period_key=period_key, period_start=start,
         period_end=end, currency=hub.currency, billed_company={**company, "hub_id": hub.hub_id}, tax=tax,
         pays_by_card=("client", hub.client_id) in card, hub_id=hub.id, client_id=hub.client_id,
         lines=[DraftLine("charge", label, amount, details={"funds": str(amount)})],
+        language=hub.client.billing_language,
     )  # fmt: skip
 
 
@@ -49,7 +55,7 @@ def topup_issue(*, hub: Hub, amount: Decimal, request_key: str, issued_at: dt.da
     period_key = f"topup:{_short(request_key)}"
     card = card_payers(client_ids=[hub.client_id])
     day = issued_at.date()
-    draft = _draft(hub, amount, period_key, day, day + dt.timedelta(days=1), "Funds added to Credit Balance", card)
+    draft = _draft(hub, amount, period_key, day, day + dt.timedelta(days=1), TOPUP_LABEL, card)
     invoices_issue(drafts=[draft], issued_at=issued_at)
     return Invoice.objects.get(party_key=f"hub:{hub.id}", kind=InvoiceKind.PREPAYMENT, period_key=period_key)
 
@@ -72,7 +78,8 @@ def monthly_prepayment_issue(
             f"monthly:{funded:%Y-%m}",
             funded,
             clock.next_month(funded),
-            f"Monthly prepayment for usage costs, {funded:%B %Y}",
+            Phrase(gettext_noop("Monthly prepayment for usage costs, %(month)s"),
+                   {"month": partial(formats.month, funded)}),
             card,
         )  # fmt: skip
         for account in accounts

@@ -84,6 +84,8 @@ class Invoice(models.Model):
     # last reason it did not, for staff (admin: Delivered yes/no).
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivery_error = models.CharField(max_length=300, blank=True)
+    # The language it was issued in (the party's invoice language then): its PDF and emails stay in it.
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

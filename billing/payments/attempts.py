@@ -167,7 +167,7 @@ def _intent_of(attempt: PaymentAttempt) -> stripe_api.Intent:
     else:
         intent = stripe_api.voucher_intent_create(
             kind=attempt.method_kind, amount=attempt.amount, currency=attempt.currency, customer_id=customer_id,
-            billing_details=_billing_details(party), tax_id=party.vat_id, metadata=_metadata(attempt),
+            billing_details=_billing_details(party), tax_id=party.tax_id, metadata=_metadata(attempt),
             idempotency_key=attempt.idempotency_key,
         )  # fmt: skip
     PaymentAttempt.objects.filter(pk=attempt.pk, stripe_payment_intent_id="").update(stripe_payment_intent_id=intent.id)
@@ -177,7 +177,7 @@ def _intent_of(attempt: PaymentAttempt) -> stripe_api.Intent:
 def _billing_details(party) -> dict:
     address = {
         "line1": party.address_line1, "line2": party.address_line2, "city": party.city,
-        "postal_code": party.postal_code, "country": party.country,
+        "postal_code": party.postal_code, "state": party.state, "country": party.country,
     }  # fmt: skip
     return {
         "name": party.company_name,

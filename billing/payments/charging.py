@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from billing.invoicing.settlement import invoice_mark_unpaid
 from billing.models import (
@@ -263,14 +265,19 @@ def payment_failed_notify(*, invoice_id: int, round_name: str) -> None:
     failures = dunning.last_failure.splitlines() if dunning and dunning.last_failure else []
     final = bool(dunning and dunning.final_notice_at and round_name == f"dunning-{dunning.retries_done}")
     where = (
-        "the Invoicing section of the Partner Hub" if invoice.partner_id else "the Invoices section of the Client Hub"
+        gettext_lazy("the Invoicing section of the Partner Hub")
+        if invoice.partner_id
+        else gettext_lazy("the Invoices section of the Client Hub")
     )
     payment_failed_email_send(
         invoice=invoice,
         failures=failures,
         final=final,
         next_retry_at=dunning.next_retry_at if dunning else None,
-        manual_payment=f"Pay it with Pay in {where}, or add a new card there: it is charged at once.",
+        # Lazy: written in the invoice's language by the email (billing/emails.py).
+        manual_payment=format_lazy(
+            gettext_lazy("Pay it with Pay in {where}, or add a new card there: it is charged at once."), where=where
+        ),
     )
 
 

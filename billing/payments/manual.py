@@ -11,6 +11,8 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
+
 from billing import stripe_api
 from billing.models import (
     OPEN_ATTEMPT_STATUSES,
@@ -182,8 +184,11 @@ def _spec(invoice: Invoice, party: Party, kind: str, card: PaymentMethod | None)
     common = {"invoice": invoice, "kind": kind, "purpose": AttemptPurpose.MANUAL, "round": "manual", "key": key}
     if card is not None:
         return AttemptSpec(**common, method=card, label=str(card), amount=invoice.total, currency=invoice.currency)
-    if kind == "boleto" and not party.vat_id:
-        raise PaymentRefused("A Boleto needs the partner's CPF or CNPJ: enter it as the tax ID in Billing details.")
+    if kind == "boleto" and not (party.tax_id and party.state):
+        # Stripe refuses a Boleto without the payer's CPF/CNPJ and the state (UF) of its address.
+        raise PaymentRefused(
+            _("A Boleto needs the partner's CNPJ (or CPF) and state (UF): enter them in Billing details.")
+        )
     waived = waived_fee(invoice)
     amount, rate = brl_quote(amount=invoice.total - waived, currency=invoice.currency)
     method = methods_of(party).filter(kind=kind).first()

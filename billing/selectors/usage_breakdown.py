@@ -7,7 +7,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db.models import Count, Sum
 
-from billing.markets import market_label
+from billing import formats
 from billing.models import Category, Invoice, InvoiceKind, InvoiceLine, MessageUsage
 from billing.money import CENT, cents, micros
 
@@ -35,7 +35,7 @@ class UsageRow:
 
     @property
     def market_label(self) -> str:
-        return market_label(self.market)
+        return formats.market_name(self.market)
 
 
 def cents_allocate(exact: list[Decimal], total: Decimal) -> list[Decimal]:

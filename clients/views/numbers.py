@@ -9,11 +9,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from billing import formats
 from billing.invoicing.licenses import prorated_fee
 from billing.onboarding import number_onboard as number_onboard_service
 from billing.selectors.clients import number_row, numbers_of
@@ -140,6 +140,6 @@ def number_delete(request, number_id: int):
     messages.success(
         request,
         _("Deletion of %(number)s requested. It stays licensed and working until it is removed after %(day)s.")
-        % {"number": number.e164, "day": date_format(number_row(number).removed_after)},
+        % {"number": number.e164, "day": formats.day(number_row(number).removed_after)},
     )
     return redirect("client:numbers")

@@ -4,10 +4,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import formats
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from billing import formats
 from partners.forms import PlanChangeForm
 from partners.models import Partner
 from partners.services import partner_plan_change, plan_applies_from
@@ -27,7 +27,7 @@ def plan(request: HttpRequest) -> HttpResponse:
             if change.previous == change.plan:
                 messages.info(request, _("You are already on the %(plan)s plan.") % {"plan": change.plan})
             else:
-                applies = formats.date_format(change.applies_from, "DATE_FORMAT")
+                applies = formats.day(change.applies_from)
                 messages.success(
                     request,
                     _("Your plan is now %(plan)s. Applies from the invoice of %(date)s.")

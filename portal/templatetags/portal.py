@@ -1,26 +1,21 @@
-"""Formatting for every page: money by currency and the active locale (Babel, which django-money uses)."""
+"""Formatting for every page, by the active language: billing.formats (Babel) for amounts, numbers and dates."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_currency
 from django import template
-from django.utils import translation
+
+from billing import formats
 
 register = template.Library()
 
 
-def _locale() -> str:
-    return (translation.get_language() or "en").replace("-", "_")
-
-
 @register.filter
 def money(amount, currency: str = "EUR") -> str:
-    """`{{ invoice.total|money:invoice.currency }}` → "€1,234.50" (en). Cents for invoices and balances."""
+    """`{{ invoice.total|money:invoice.currency }}` → "€1,234.50" (en), "€1.234,50" (de). Cents for invoices and
+    balances."""
     if amount in (None, ""):
         return ""
-    if hasattr(amount, "currency") and hasattr(amount, "amount"):  # a django-money Money
-        currency, amount = str(amount.currency), amount.amount
-    return format_currency(Decimal(amount), currency, locale=_locale())
+    return formats.money(amount, currency)
 
 
 @register.filter
@@ -35,7 +30,43 @@ def money_precise(amount, currency: str = "EUR") -> str:
     value = Decimal(str(amount)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP).normalize()
     exponent = value.as_tuple().exponent
     digits = max(2, -exponent) if isinstance(exponent, int) and exponent < 0 else 2
-    return format_currency(value, currency, format="¤#,##0." + "0" * digits, locale=_locale(), currency_digits=False)
+    return formats.money_precise(value, currency, places=digits)
+
+
+# Dates: one style per language on every page (billing.formats); moments in the person's time zone.
+@register.filter(expects_localtime=True)
+def day(value) -> str:
+    """`{{ invoice.issued_at|day }}` → "1 Nov 2026" (en), "1. November 2026" (de)."""
+    return formats.day(value)
+
+
+@register.filter(expects_localtime=True)
+def day_month(value) -> str:
+    return formats.day_month(value)
+
+
+@register.filter(expects_localtime=True)
+def moment(value) -> str:
+    """Date and time: "1 Nov 2026 14:05"."""
+    return formats.moment(value)
+
+
+@register.filter
+def month(value) -> str:
+    """A billing month: "November 2026"."""
+    return formats.month(value)
+
+
+@register.filter
+def month_short(value) -> str:
+    return formats.month(value, short=True)
+
+
+@register.filter
+def number(value) -> str:
+    if value in (None, ""):
+        return ""
+    return formats.number(value)
 
 
 @register.simple_tag(takes_context=True)

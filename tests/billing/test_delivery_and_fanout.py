@@ -32,7 +32,7 @@ def test_an_issued_invoice_is_emailed_to_the_billing_email_with_its_pdf(
     (message,) = mail.outbox
     assert message.to == ["ap@nordlicht.example"]
     assert message.subject == f"Partner Plan Invoice {invoice.number} from Hub Portal GmbH"
-    assert "595.00 EUR" in message.body
+    assert "Amount: €595.00" in message.body  # billing.formats, in the invoice's language (en)
     ((filename, content, mimetype),) = message.attachments
     assert (filename, mimetype) == (f"{invoice.number}.pdf", "application/pdf")
     import io

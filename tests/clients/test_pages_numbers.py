@@ -68,11 +68,11 @@ def test_list_shows_numbers_with_tier_status_and_license_state(client, owner, wa
     row = page.split(f'id="number-{licensed.pk}"')[1].split("</tr>")[0]
     assert "+4915112345678" in row and "Shop" in row and "Regular" in row and "€25.00" in row
     assert '<span class="badge ok">Active</span>' in row
-    assert "Licensed through Sept. 30, 2026" in row
+    assert "Licensed through 30 Sep 2026" in row
     row = page.split(f'id="number-{leaving.pk}"')[1].split("</tr>")[0]
     assert "Premium" in row and "€49.00" in row and "Pending deletion" in row
     assert "License invoice pending" in row
-    assert "Removed after Sept. 30, 2026" in row
+    assert "Removed after 30 Sep 2026" in row
     assert "Request deletion" not in row  # already requested
     assert "+4915112340000" not in page  # deleted numbers are gone
     assert "+4915100000000" not in page
@@ -119,7 +119,7 @@ def test_onboarding_creates_the_number_and_issues_its_prorated_license_invoice(
     assert number.licensed_through == dt.date(2026, 9, 1)
     page = client.get("/client/numbers/").content.decode()
     assert "+4915199990001 is onboarded." in page
-    assert "Licensed through Sept. 30, 2026" in page
+    assert "Licensed through 30 Sep 2026" in page
 
 
 def test_the_onboarding_form_offers_only_the_clients_own_wabas_and_the_prorated_fees(client, owner, waba):
@@ -206,7 +206,7 @@ def test_billing_user_requests_a_deletion_pending_until_month_end(client, waba):
     assert number.deletion_requested_at == NOW
     page = response.content.decode()
     assert "Deletion of +4915110000" in page
-    assert "It stays licensed and working until it is removed after Sept. 30, 2026." in page
+    assert "It stays licensed and working until it is removed after 30 Sep 2026." in page
 
 
 def test_deletion_is_post_only_and_scoped_to_the_clients_numbers(client, owner, waba):

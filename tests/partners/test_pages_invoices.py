@@ -128,4 +128,4 @@ def test_an_issued_invoice_shows_the_plan_in_force_at_issue(client):
 
     html = client.get(f"/partner/invoices/{invoice.number}/").content.decode()
 
-    assert "May 1, 2026 – May 31, 2026" in html
+    assert "1 May 2026 – 31 May 2026" in html

@@ -4,7 +4,7 @@ the PIX/Boleto fake (tests/billing/payments/conftest.VoucherIntents)."""
 from decimal import Decimal
 
 import pytest
-from django.utils import formats, timezone
+from django.utils import timezone
 
 from billing.invoicing.settlement import invoice_mark_unpaid
 from billing.models import (
@@ -140,7 +140,7 @@ def test_a_brazilian_partner_gets_a_pix_voucher_with_its_code_and_expiry(voucher
     assert f'<img src="https://qr.stripe.com/{intent}.png" alt="PIX QR code"' in html
     assert f"00020101021226850014br.gov.bcb.pix{intent}</textarea>" in html
     assert "R$2,716.05" in html  # 500.00 USD at 5.4321
-    expires = formats.date_format(timezone.localtime(attempt.voucher_expires_at), "DATETIME_FORMAT")
+    expires = timezone.localtime(attempt.voucher_expires_at).strftime("%-d %b %Y %H:%M")  # "2 Dec 2026 11:02"
     assert f"Pay by {expires}" in html
     assert invoice.status == InvoiceStatus.UNPAID
 

@@ -53,7 +53,17 @@ def test_seed_demo_builds_partners_clients_hubs_numbers_users_and_two_months_of_
     output = seed()
 
     partners = {p.name: (p.currency, p.plan.code) for p in Partner.objects.select_related("plan")}
-    assert partners == {"Nordlicht Digital": ("EUR", "growth"), "Sunrise Messaging": ("USD", "premium")}
+    assert partners == {
+        "Nordlicht Digital": ("EUR", "growth"), "Sunrise Messaging": ("USD", "premium"),
+        "Conecta Brasil": ("USD", "growth"),
+    }  # fmt: skip
+    languages = dict(Partner.objects.values_list("name", "invoice_language"))
+    assert languages == {"Nordlicht Digital": "de", "Sunrise Messaging": "en", "Conecta Brasil": "pt-br"}
+    billing_languages = {c.company_name: c.billing_language for c in Client.objects.all()}
+    assert billing_languages == {
+        "Bäckerei Müller GmbH": "de", "Café Olé S.L.": "es", "Łódź Logistyka sp. z o.o.": "en",
+        "Acme Retail LLC": "en", "São Paulo Modas Ltda.": "pt-br",
+    }  # fmt: skip
     assert Client.objects.count() == 5
     hubs = Hub.objects.select_related("client__partner", "credit_account")
     assert hubs.count() == 5
@@ -73,7 +83,7 @@ def test_seed_demo_builds_partners_clients_hubs_numbers_users_and_two_months_of_
     for client in Client.objects.all():
         assert sorted(client.memberships.values_list("role", flat=True)) == ROLES
     assert get_user_model().objects.filter(is_superuser=True).get().username == "admin"
-    assert get_user_model().objects.count() == 1 + 2 * 3 + 5 * 3
+    assert get_user_model().objects.count() == 1 + 3 * 3 + 5 * 3
     assert "mueller-billing" in output
 
     for hub in Hub.objects.all():

@@ -198,6 +198,7 @@ class VoucherIntents:
         self.by_key: dict[str, str] = {}
         self.serial = itertools.count(1)
         self.created = 0
+        self.requests: list[dict] = []  # every voucher create as the SDK was asked, i.e. what Stripe receives
 
     def _object(self, intent_id: str):
         return self.real.construct_from(json.loads(json.dumps(self.intents[intent_id])), SECRET_KEY)
@@ -205,10 +206,13 @@ class VoucherIntents:
     def create(self, **params):
         if not self.VOUCHER_TYPES & set(params.get("payment_method_types") or []):
             return self.real.create(**params)
+        self.requests.append(json.loads(json.dumps(params)))
         key = params.get("idempotency_key")
         if key in self.by_key:
             return self._object(self.by_key[key])
         kind = params["payment_method_types"][0]
+        if kind == "boleto":
+            self._boleto_check(params["payment_method_data"])
         intent_id = f"pi_fake{next(self.serial):06d}"
         expires = int(time.time()) + (86400 if kind == "pix" else 3 * 86400)
         if kind == "pix":
@@ -232,6 +236,24 @@ class VoucherIntents:
         self.by_key[key] = intent_id
         self.created += 1
         return self._object(intent_id)
+
+    @staticmethod
+    def _boleto_check(data: dict) -> None:
+        """Stripe's Boleto requirements (docs: payments/boleto/accept-a-payment): the payer's CPF (11 digits) or
+        CNPJ (14 digits) as boleto.tax_id, and a name, email and full address with its state."""
+        tax_id = (data.get("boleto") or {}).get("tax_id", "")
+        details = data.get("billing_details") or {}
+        address = details.get("address") or {}
+        if not (tax_id.isdigit() and len(tax_id) in (11, 14)):
+            raise stripe.InvalidRequestError("Invalid tax_id for boleto.", "payment_method_data[boleto][tax_id]")
+        for field in ("line1", "city", "state", "postal_code", "country"):
+            if not address.get(field):
+                raise stripe.InvalidRequestError(
+                    f"Missing required param: payment_method_data[billing_details][address][{field}].",
+                    f"payment_method_data[billing_details][address][{field}]",
+                )
+        if not (details.get("name") and details.get("email")):
+            raise stripe.InvalidRequestError("Boleto needs the payer's name and email.", "billing_details")
 
     def retrieve(self, intent_id, **params):
         return self._object(intent_id) if intent_id in self.intents else self.real.retrieve(intent_id, **params)
@@ -320,7 +342,7 @@ def hub():
 @pytest.fixture
 def brazilian_partner():
     return PartnerFactory(
-        country="BR", currency="USD", vat_id="12.345.678/0001-95", company_name="Parceiro Ltda",
+        country="BR", currency="USD", tax_id="12345678000195", state="SP", company_name="Parceiro Ltda",
         address_line1="Av. Paulista 1000", city="São Paulo", postal_code="01310-100",
     )  # fmt: skip
 

@@ -93,7 +93,7 @@ def test_a_pix_voucher_in_brl_is_paid_asynchronously(vouchers, brazilian_partner
     attempt = PaymentAttempt.objects.get(pk=started.attempt_id)
     assert (attempt.exchange_rate, attempt.voucher_expires_at is not None) == (Decimal("5.432100"), True)
     assert mailoutbox[0].subject == f"PIX for {invoice.number}"
-    assert "Amount: 2716.05 BRL" in mailoutbox[0].body
+    assert "Amount: R$2,716.05" in mailoutbox[0].body  # billing.formats, in the invoice's language (en)
     assert invoice_pay(invoice=invoice, kind="pix").attempt_id == attempt.pk  # the same voucher, not a second one
     assert vouchers.created == 1
 
@@ -163,7 +163,7 @@ def test_vouchers_need_a_rate_and_a_boleto_a_tax_id(vouchers, brazilian_partner)
 
     with pytest.raises(PaymentRefused) as no_rate:
         invoice_pay(invoice=invoice, kind="pix")
-    brazilian_partner.vat_id = ""
+    brazilian_partner.tax_id = ""
     brazilian_partner.save()
     brl_rate("USD", "5.50")
     with pytest.raises(PaymentRefused) as no_tax_id:
@@ -171,7 +171,7 @@ def test_vouchers_need_a_rate_and_a_boleto_a_tax_id(vouchers, brazilian_partner)
 
     assert str(no_rate.value).startswith("No USD→BRL exchange rate is set, so no BRL voucher can be issued.")
     assert str(no_tax_id.value) == (
-        "A Boleto needs the partner's CPF or CNPJ: enter it as the tax ID in Billing details."
+        "A Boleto needs the partner's CNPJ (or CPF) and state (UF): enter them in Billing details."
     )
     assert not PaymentAttempt.objects.exists() and not StripeEvent.objects.exists()
 
