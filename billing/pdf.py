@@ -18,6 +18,8 @@ from django.utils import dateformat
 from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
+from billing.einvoice import einvoice_embed
+from billing.einvoice.seller import seller
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from billing.money import cents
 from hub.markets import COUNTRY_NAMES, market_label
@@ -25,8 +27,6 @@ from hub.models import Category, MessageUsage
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$"}
 MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
-DEFAULT_PROVIDER_ADDRESS = "Friedrichstraße 1, 10117 Berlin, Germany"
-DEFAULT_PROVIDER_VAT_ID = "DE123456789"
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order.
 SUMMARY_LABELS = (
     ("starting_balance", "Starting Balance"),
@@ -120,13 +120,8 @@ def usage_breakdown(invoice: Invoice) -> list[UsageRow]:
 
 
 def _provider() -> dict:
-    address = getattr(settings, "PROVIDER_ADDRESS", DEFAULT_PROVIDER_ADDRESS)
-    return {
-        "name": settings.PROVIDER_NAME,
-        "address": address,
-        "address_lines": [part.strip() for part in address.split(",") if part.strip()],
-        "vat_id": getattr(settings, "PROVIDER_VAT_ID", DEFAULT_PROVIDER_VAT_ID),
-    }
+    """The seller as the e-invoice names it (billing/einvoice/seller.py): one source for both."""
+    return seller()
 
 
 def _company(snapshot: dict) -> dict:
@@ -206,6 +201,8 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
         and invoice.total > 0
         and invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.UNPAID),
         "is_mci": is_mci,
+        "pays_by_card": invoice.pays_by_card,
+        "amount_payable_due": invoice.total > 0,
     }
     if is_mci:
         context.update(_month_closing(invoice))
@@ -228,7 +225,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         raise InvoicePdfError(
             f"xhtml2pdf reported {result.err} error(s) rendering invoice {invoice.number}: {problems}"
         )
-    return output.getvalue()
+    return einvoice_embed(output.getvalue(), invoice=invoice)
 
 
 def invoice_pdf_store(*, invoice: Invoice) -> None:
