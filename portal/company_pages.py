@@ -17,7 +17,7 @@ from clients.models import Client
 from hub.markets import COUNTRY_MARKET
 from partners.models import Partner
 from portal.scope import partner_required
-from portal.services import COMPANY_FIELDS, company_details_update
+from portal.services import COMPANY_FIELDS, company_details_update, company_fields
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -48,7 +48,7 @@ class CompanyDetailsForm(forms.ModelForm):
 
 
 def _form_class(party: Client | Partner) -> type[CompanyDetailsForm]:
-    return forms.modelform_factory(type(party), form=CompanyDetailsForm, fields=COMPANY_FIELDS)
+    return forms.modelform_factory(type(party), form=CompanyDetailsForm, fields=company_fields(party))
 
 
 def company_details_page(request):
@@ -67,7 +67,8 @@ def company_details_page(request):
     return render(
         request,
         "portal/company_details.html",
-        {"form": form, "party": party, "country_name": country_name(party.country)},
+        {"form": form, "party": party, "country_name": country_name(party.country),
+         "has_buyer_reference": isinstance(party, Client)},  # fmt: skip
     )
 
 
