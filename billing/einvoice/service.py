@@ -54,3 +54,10 @@ def einvoice_embed(pdf: bytes, *, invoice: Invoice | None = None, credit_note: C
         _issued(invoice)
         document, language = invoice_document(invoice), einvoice_language(invoice)
     return pdf_with_xml(pdf, xml=cii_xml(document), document=document, language=language)
+
+
+def document_by_number(number: str) -> Invoice | CreditNote | None:
+    """An issued invoice (INV-…) or a credit note (CN-…) by its number."""
+    if number.startswith("CN-"):
+        return CreditNote.objects.select_related("invoice").filter(number=number).first()
+    return Invoice.objects.filter(number=number).first()
