@@ -2,15 +2,35 @@
 database refuses edits anyway). Staff act on them through billing/staff_actions.py: issue now, void, mark paid by
 bank transfer, resend the email, regenerate the PDF, lift a restriction, each with a reason kept in the audit log."""
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import IssueNowForm, MarkPaidForm, RestrictionLiftForm, StaffActionForm, StaffActionsMixin
+from billing.journal import journal_export
 from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceSequence, Restriction
 from hub.admin import ReadOnlyAdmin
+
+
+class JournalExportForm(forms.Form):
+    month = forms.CharField(label=_("Month"), help_text=_("YYYY-MM: the documents issued in that month (UTC)."))
+    file_format = forms.ChoiceField(
+        label=_("Format"), choices=[("csv", _("CSV (spreadsheet)")), ("datev", _("DATEV Buchungsstapel (EXTF)"))]
+    )
+
+    def clean_month(self) -> dt.date:
+        try:
+            return dt.datetime.strptime(self.cleaned_data["month"], "%Y-%m").date()  # noqa: DTZ007 (a calendar month)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Enter a month as YYYY-MM, e.g. 2026-11.")) from exc
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -50,7 +70,30 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
     def get_urls(self):
         issue_now = self.admin_site.admin_view(self.issue_now_view)
-        return [path("issue-now/", issue_now, name="billing_invoice_issue_now"), *super().get_urls()]
+        journal = self.admin_site.admin_view(self.journal_export_view)
+        return [
+            path("issue-now/", issue_now, name="billing_invoice_issue_now"),
+            path("journal-export/", journal, name="billing_invoice_journal_export"),
+            *super().get_urls(),
+        ]
+
+    def journal_export_view(self, request):
+        """The month's journal (CSV or DATEV) for the accountant: a download, nothing changes."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = JournalExportForm(request.GET or None)
+        if form.is_valid():
+            month, file_format = form.cleaned_data["month"], form.cleaned_data["file_format"]
+            response = HttpResponse(
+                journal_export(month=month, file_format=file_format),
+                content_type="text/csv; charset=utf-8" if file_format == "csv" else "text/csv; charset=windows-1252",
+            )
+            name = f"EXTF_Buchungsstapel_{month:%Y-%m}" if file_format == "datev" else f"journal-{month:%Y-%m}"
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+            return response
+        context = {**self.admin_site.each_context(request), "title": _("Export the journal"), "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/billing/journal_export.html", context)
 
     def issue_now_view(self, request):
         def perform(form):

@@ -49,7 +49,9 @@ def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
     html = render_to_string("pdf/credit_note.html", credit_note_pdf_context(credit_note))
     output = BytesIO()
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
-    result = pisa.CreatePDF(html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy)
+    result = pisa.CreatePDF(
+        html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy
+    )
     if result.err:
         raise InvoicePdfError(f"xhtml2pdf reported {result.err} error(s) rendering credit note {credit_note.number}.")
     return einvoice_embed(output.getvalue(), credit_note=credit_note)

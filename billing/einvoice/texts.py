@@ -75,7 +75,8 @@ def einvoice_texts(given: TextsInput, *, language: str) -> Texts:
         if given.tax_note:
             notes.append(("TXD", given.tax_note))
         if given.summary:
-            notes.append(("AAI", _("Monthly Summary: ") + "; ".join(f"{label} {value}" for label, value in given.summary)))
+            figures = "; ".join(f"{label} {value}" for label, value in given.summary)
+            notes.append(("AAI", _("Monthly Summary: ") + figures))
         if given.prepayment_invoices:
             notes.append(("AAI", _("Usage settled with the Credit Balance was invoiced, with its VAT, on the "
                                    "prepayment invoices that funded it, this month: %(numbers)s.")

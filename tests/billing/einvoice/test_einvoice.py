@@ -68,7 +68,8 @@ def test_the_validator_refuses_a_total_that_does_not_add_up(now):
 
     invoice = issue_kind("MONTH_CLOSING", "S-DE", now)
     xml = invoice_xml(invoice=invoice).decode()
-    tampered = xml.replace("<ram:GrandTotalAmount>9.59</ram:GrandTotalAmount>", "<ram:GrandTotalAmount>9.60</ram:GrandTotalAmount>")
+    grand_total = "<ram:GrandTotalAmount>{}</ram:GrandTotalAmount>"
+    tampered = xml.replace(grand_total.format("9.59"), grand_total.format("9.60"))
     assert tampered != xml
 
     with pytest.raises(EInvoiceInvalid) as refused:
