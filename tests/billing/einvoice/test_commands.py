@@ -55,3 +55,21 @@ def test_invoice_xml_writes_either_syntax_and_refuses_xrechnung_without_a_leitwe
 def test_invoice_xml_refuses_an_unknown_number(tmp_path):
     with pytest.raises(CommandError, match="^No invoice or credit note numbered CN-2026-999999.$"):
         call_command("invoice_xml", "CN-2026-999999", output=str(tmp_path / "x.xml"))
+
+
+def test_einvoice_check_passes_a_pdf_and_names_the_rule_a_tampered_xml_breaks(now, tmp_path):
+    invoice = issue_kind("PREPAYMENT", "S-DE", now)
+    call_command("invoice_pdf", invoice.number, output=str(tmp_path / "p.pdf"), stdout=io.StringIO())
+    call_command("invoice_xml", invoice.number, output=str(tmp_path / "p.xml"), stdout=io.StringIO())
+    xml = (tmp_path / "p.xml").read_text()
+    due = f"<ram:DuePayableAmount>{invoice.total}</ram:DuePayableAmount>"
+    assert due == "<ram:DuePayableAmount>309.40</ram:DuePayableAmount>"  # 250.00 + 4 % fee, 19 % VAT
+    (tmp_path / "bad.xml").write_text(xml.replace(due, "<ram:DuePayableAmount>309.39</ram:DuePayableAmount>"))
+    out = io.StringIO()
+
+    call_command("einvoice_check", str(tmp_path / "p.pdf"), stdout=out)
+    with pytest.raises(CommandError) as refused:
+        call_command("einvoice_check", str(tmp_path / "bad.xml"))
+
+    assert out.getvalue().endswith(f"{tmp_path / 'p.pdf'}: valid EN 16931 (no fatal rule broken, 1 warning(s)).\n")
+    assert "[BR-CO-16]" in str(refused.value)

@@ -53,5 +53,6 @@ def test_after_seed_demo_and_the_next_billing_day_every_document_is_a_valid_e_in
         assert Xml(xml).amount("DuePayableAmount") == invoice.total, invoice.number
     for note in CreditNote.objects.all():
         assert_valid(credit_note_xml(credit_note=note))
-    for invoice in invoices[:: max(1, len(invoices) // 5)]:  # the PDF carries that same XML (a sample: rendering is slow)
+    # the PDF carries that same XML (a sample of the invoices: rendering is the slow part)
+    for invoice in invoices[:: max(1, len(invoices) // 5)]:
         assert get_xml_from_pdf(invoice_pdf_render(invoice=invoice))[1] == invoice_xml(invoice=invoice)
