@@ -113,3 +113,24 @@ def test_a_manual_payer_gets_sepa_credit_transfer_to_the_providers_iban(now):
         f"Payable upon receipt by SEPA credit transfer to IBAN DE89 3704 0044 0532 0130 00, quoting {invoice.number}."
     )
     assert xml.one("//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/udt:DateTimeString") == "20261101"
+
+
+def test_a_brazilian_partner_paying_by_pix_gets_online_payment_means_in_its_currency(now):
+    from billing.invoicing.partner_plans import partner_plan_issue
+    from billing.models import PaymentMethod, PaymentMethodKind
+    from tests.billing.einvoice.conftest import ISSUED_AT, NOV
+    from tests.factories import PartnerFactory
+
+    partner = PartnerFactory(country="BR", currency="USD", company_name="Revenda Digital Ltda")
+    PaymentMethod.objects.create(partner=partner, kind=PaymentMethodKind.PIX, position=0)
+    PaymentMethod.objects.create(partner=partner, kind=PaymentMethodKind.BOLETO, position=1)
+    (invoice,) = partner_plan_issue(partner_ids=[partner.id], month=NOV, issued_at=ISSUED_AT)
+
+    xml = Xml(invoice_xml(invoice=invoice))
+
+    assert_valid(xml.data)
+    assert xml.one("//ram:InvoiceCurrencyCode") == "USD"
+    assert xml.one("//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "68"
+    assert xml.one("//ram:SpecifiedTradeSettlementPaymentMeans/ram:Information") == "PIX / Boleto"
+    assert xml.one("//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax/ram:CategoryCode") == "O"
+    assert xml.amount("DuePayableAmount") == invoice.total == Decimal("500.00")
