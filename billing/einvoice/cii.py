@@ -113,6 +113,8 @@ def _payment_means(document: EDocument) -> PaymentMeans:
     means = PaymentMeans()
     means.type_code = MEANS_CODES[document.payment]
     means.information.add(document.texts.payment_means_information)
+    if document.card_last4:  # BG-18, which XRechnung requires of a card payment (BR-DE-24)
+        means.financial_card.id = document.card_last4
     if document.payment == PAYMENT_TRANSFER:
         means.payee_account.iban = document.seller.iban
         means.payee_account.account_name = document.seller.name

@@ -68,6 +68,7 @@ class EDocument:
     texts: Texts
     buyer_reference: str = ""
     preceding: tuple[str, dt.date] | None = None  # BG-3
+    card_last4: str = ""  # BT-87: only the last digits of a card, never its number (BR-51)
 
 
 def _issue_date(moment: dt.datetime) -> dt.date:
@@ -86,12 +87,23 @@ def _line(position: int, line: InvoiceLine) -> Line:
     return Line(position, line.description, sign * abs(line.quantity), _plain(price), line.amount)
 
 
+def _methods(invoice: Invoice) -> list[tuple[str, str]]:
+    """The billed party's saved methods (kind, card's last 4 digits), first charged first."""
+    party = {"partner_id": invoice.partner_id} if invoice.partner_id else {"client_id": invoice.client_id}
+    return list(PaymentMethod.objects.filter(**party).order_by("position", "id").values_list("kind", "last4"))
+
+
+def _card_last4(invoice: Invoice) -> str:
+    if not invoice.pays_by_card:
+        return ""
+    return next((last4 for kind, last4 in _methods(invoice) if kind == PaymentMethodKind.CARD and last4), "")
+
+
 def _payment(invoice: Invoice) -> tuple[str, str]:
     """How the invoice is paid: the card the issue found on file, else the party's PIX / Boleto, else a transfer."""
     if invoice.pays_by_card:
         return PAYMENT_CARD, ""
-    party = {"partner_id": invoice.partner_id} if invoice.partner_id else {"client_id": invoice.client_id}
-    kinds = list(PaymentMethod.objects.filter(**party).order_by("position", "id").values_list("kind", flat=True))
+    kinds = [kind for kind, _ in _methods(invoice)]
     vouchers = [VOUCHER_NAMES[kind] for kind in kinds if kind in VOUCHER_NAMES]
     if kinds and kinds[0] in VOUCHER_NAMES:
         return PAYMENT_VOUCHER, " / ".join(dict.fromkeys(vouchers))
@@ -147,7 +159,7 @@ def invoice_document(invoice: Invoice) -> EDocument:
         line_total=invoice.net_amount + invoice.fee_amount, tax_total=invoice.tax_amount,
         grand_total=invoice.total, due_amount=invoice.total, period_start=invoice.period_start,
         period_last_day=invoice.period_last_day, due_date=invoice.due_date or _issue_date(invoice.issued_at),
-        payment=payment, texts=texts, buyer_reference=buyer_reference_of(invoice),
+        payment=payment, texts=texts, buyer_reference=buyer_reference_of(invoice), card_last4=_card_last4(invoice),
     )  # fmt: skip
 
 

@@ -77,6 +77,7 @@ def test_xrechnung_carries_the_leitweg_id_and_the_seller_contact(now):
     assert xml.one("//ram:SellerTradeParty/ram:PostalTradeAddress/ram:CityName") == "Berlin"
     assert xml.one("//ram:SellerTradeParty/ram:PostalTradeAddress/ram:PostcodeCode") == "10117"
     assert xml.one("//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == "48"
+    assert xml.one("//ram:ApplicableTradeSettlementFinancialCard/ram:ID") == "4242"  # BR-DE-24, last digits only
 
 
 def test_the_factur_x_xml_of_a_leitweg_client_carries_its_buyer_reference_too(now):
