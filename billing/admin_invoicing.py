@@ -8,13 +8,16 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import IssueNowForm, MarkPaidForm, RestrictionLiftForm, StaffActionForm, StaffActionsMixin
+from billing.credit_note_pdf import credit_note_pdf_render
+from billing.einvoice import credit_note_xml, einvoice_filename, invoice_xml
 from billing.journal import journal_export
 from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceSequence, Restriction
 from hub.admin import ReadOnlyAdmin
@@ -46,7 +49,9 @@ class InvoiceLineInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
-    list_display = ["number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "pdf_link"]
+    list_display = [
+        "number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "pdf_link", "xml_link",
+    ]  # fmt: skip
     list_filter = ["kind", "status", "currency", "period_start"]
     search_fields = ["number", "party_key", "billed_company__company_name", "hub__hub_id", "partner__name"]
     list_select_related = ["hub", "partner"]
@@ -62,6 +67,21 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
     def pdf_link(self, invoice):
         return format_html('<a href="{}">PDF</a>', invoice.pdf.url) if invoice.pdf else "–"
 
+    @admin.display(description="e-invoice")
+    def xml_link(self, invoice):
+        if invoice.number is None:
+            return "–"
+        return format_html('<a href="{}">XML</a>', reverse("admin:billing_invoice_xml", args=[invoice.pk]))
+
+    def xml_view(self, request, pk: int):
+        """The invoice's EN 16931 XML (Factur-X), as embedded in its PDF."""
+        invoice = get_object_or_404(Invoice.objects.exclude(number=None), pk=pk)
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied
+        response = HttpResponse(invoice_xml(invoice=invoice), content_type="application/xml")
+        response["Content-Disposition"] = f'attachment; filename="{einvoice_filename(invoice.number, "factur-x")}"'
+        return response
+
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
 
@@ -74,6 +94,7 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
         return [
             path("issue-now/", issue_now, name="billing_invoice_issue_now"),
             path("journal-export/", journal, name="billing_invoice_journal_export"),
+            path("<int:pk>/xml/", self.admin_site.admin_view(self.xml_view), name="billing_invoice_xml"),
             *super().get_urls(),
         ]
 
@@ -159,9 +180,34 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ["number", "invoice", "amount", "currency", "issued_at", "created_by"]
+    list_display = ["number", "invoice", "amount", "currency", "issued_at", "created_by", "files"]
     search_fields = ["number", "invoice__number", "reason"]
     list_select_related = ["invoice", "created_by"]
+
+    @admin.display(description="files")
+    def files(self, note):
+        return format_html(
+            '<a href="{}">PDF</a> · <a href="{}">XML</a>',
+            reverse("admin:billing_creditnote_file", args=[note.pk, "pdf"]),
+            reverse("admin:billing_creditnote_file", args=[note.pk, "xml"]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.file_view)
+        return [path("<int:pk>/file/<str:kind>/", view, name="billing_creditnote_file"), *super().get_urls()]
+
+    def file_view(self, request, pk: int, kind: str):
+        """The credit note's PDF/A-3 (with its XML inside) or its EN 16931 XML alone."""
+        note = get_object_or_404(CreditNote.objects.select_related("invoice"), pk=pk)
+        if not self.has_view_permission(request, note) or kind not in ("pdf", "xml"):
+            raise PermissionDenied
+        if kind == "pdf":
+            response = HttpResponse(credit_note_pdf_render(credit_note=note), content_type="application/pdf")
+        else:
+            response = HttpResponse(credit_note_xml(credit_note=note), content_type="application/xml")
+        filename = f"{note.number}.pdf" if kind == "pdf" else einvoice_filename(note.number, "factur-x")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 @admin.register(InvoiceSequence)

@@ -97,3 +97,28 @@ def test_staff_download_the_journal_from_the_invoice_list(november, admin_client
     assert response["Content-Disposition"] == 'attachment; filename="EXTF_Buchungsstapel_2026-11.csv"'
     assert response.content.startswith(b'"EXTF";700;21;"Buchungsstapel"')
     assert "Enter a month as YYYY-MM, e.g. 2026-11." in refused.content.decode()
+
+
+def test_staff_download_a_credit_notes_pdf_and_xml(november, admin_client):
+    note = november[3]
+
+    listing = admin_client.get("/admin/billing/creditnote/").content.decode()
+    pdf = admin_client.get(f"/admin/billing/creditnote/{note.pk}/file/pdf/")
+    xml = admin_client.get(f"/admin/billing/creditnote/{note.pk}/file/xml/")
+
+    assert f'href="/admin/billing/creditnote/{note.pk}/file/xml/"' in listing
+    assert pdf["Content-Disposition"] == f'attachment; filename="{note.number}.pdf"'
+    assert pdf.content.startswith(b"%PDF")
+    assert xml["Content-Disposition"] == f'attachment; filename="{note.number}-factur-x.xml"'
+    assert b"<ram:TypeCode>381</ram:TypeCode>" in xml.content
+
+
+def test_staff_download_an_invoices_xml_from_the_list(november, admin_client):
+    german = november[0]
+
+    listing = admin_client.get("/admin/billing/invoice/").content.decode()
+    xml = admin_client.get(f"/admin/billing/invoice/{german.pk}/xml/")
+
+    assert f'href="/admin/billing/invoice/{german.pk}/xml/"' in listing
+    assert xml["Content-Disposition"] == f'attachment; filename="{german.number}-factur-x.xml"'
+    assert f"<ram:ID>{german.number}</ram:ID>".encode() in xml.content
