@@ -19,7 +19,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing.einvoice import einvoice_embed
-from billing.einvoice.seller import seller
+from billing.einvoice.seller import Seller, seller
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from billing.money import cents
 from hub.markets import COUNTRY_NAMES, market_label
@@ -119,7 +119,7 @@ def usage_breakdown(invoice: Invoice) -> list[UsageRow]:
     ]
 
 
-def _provider() -> dict:
+def _provider() -> Seller:
     """The seller as the e-invoice names it (billing/einvoice/seller.py): one source for both."""
     return seller()
 

@@ -121,7 +121,8 @@ def _prepayment_numbers(invoice: Invoice) -> tuple[str, ...]:
 
 
 def _summary(invoice: Invoice) -> tuple[tuple[str, str], ...]:
-    from billing.pdf import SUMMARY_LABELS, money_format
+    """The Monthly Summary exactly as the PDF prints it (its labels and money format)."""
+    from billing.pdf import SUMMARY_LABELS, money_format  # here: billing.pdf imports this package to embed the XML
 
     if invoice.kind != InvoiceKind.MONTH_CLOSING or not invoice.summary:
         return ()
