@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 # Benchmarks run on PostgreSQL: DATABASE_URL, or the same throwaway cluster `make test` starts.
 bench: $(STAMP)
-	RUN_TESTS_CMD='$(PY) bench/usage_ingest.py && $(PY) bench/api_load.py' scripts/run-tests
+	RUN_TESTS_CMD='$(PY) bench/usage_ingest.py && $(PY) bench/api_load.py && $(PY) bench/einvoice.py' scripts/run-tests
 
 clean:
 	rm -rf var $(VENV) locale/*/LC_MESSAGES/*.mo

@@ -38,6 +38,7 @@ from api.serializers import (
     UsageQuerySerializer,
     UsageRowSerializer,
 )
+from billing.einvoice import SYNTAX_FACTURX, SYNTAXES, EInvoiceUnavailable, einvoice_filename, invoice_xml
 from billing.invoicing.prepayments import PrepaymentError
 from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, MessageUsage, Restriction
 from billing.onboarding import number_onboard
@@ -137,7 +138,44 @@ class InvoicePdfView(APIView):
         return response
 
 
+class XmlRenderer(BaseRenderer):
+    media_type = "application/xml"
+    format = "xml"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class InvoiceXmlView(InvoicePdfView):
+    """An issued invoice's e-invoice: EN 16931 CII, Factur-X (the XML inside its PDF), or XRechnung with
+    ?syntax=xrechnung when the client has a buyer reference (Leitweg-ID). Errors stay JSON."""
+
+    renderer_classes = [JSONRenderer, XmlRenderer]
+
+    def get(self, request, number: str):
+        number = reference_or_404(number, INVOICE_NUMBER)
+        invoice = get_object_or_404(type(self).invoices_of(request).exclude(status=InvoiceStatus.DRAFT), number=number)
+        syntax = request.query_params.get("syntax", SYNTAX_FACTURX)
+        if syntax not in SYNTAXES:
+            raise ValidationError({"syntax": [f"One of {', '.join(SYNTAXES)}."]})
+        try:
+            data = invoice_xml(invoice=invoice, syntax=syntax)
+        except EInvoiceUnavailable as error:
+            raise NotFound(str(error)) from error
+        response = HttpResponse(data, content_type="application/xml")
+        response["Content-Disposition"] = f'attachment; filename="{einvoice_filename(invoice.number, syntax)}"'
+        return response
+
+
 PDF_RESPONSE = {(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as a PDF.")}
+XML_RESPONSE = {
+    (200, "application/xml"): OpenApiResponse(OpenApiTypes.BINARY, description="The invoice as EN 16931 CII XML.")
+}
+XML_PARAMETERS = [
+    OpenApiParameter("syntax", str, enum=list(SYNTAXES), description="factur-x (default) or xrechnung.")
+]
 
 
 def filter_invoices(invoices: QuerySet[Invoice], filters: dict) -> QuerySet[Invoice]:
@@ -193,6 +231,14 @@ class InvoiceDetail(APIView):
 @extend_schema(tags=["client"], responses={**PDF_RESPONSE, **errors(404)})
 class InvoicePdf(InvoicePdfView):
     """The invoice's PDF (application/pdf)."""
+
+    permission_classes = [ClientKey]
+    invoices_of = client_invoices
+
+
+@extend_schema(tags=["client"], parameters=XML_PARAMETERS, responses={**XML_RESPONSE, **errors(400, 404)})
+class InvoiceXml(InvoiceXmlView):
+    """The invoice's e-invoice XML (application/xml)."""
 
     permission_classes = [ClientKey]
     invoices_of = client_invoices

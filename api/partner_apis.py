@@ -14,7 +14,10 @@ from rest_framework.views import APIView
 from api.client_apis import (
     INVOICE_NUMBER,
     PDF_RESPONSE,
+    XML_PARAMETERS,
+    XML_RESPONSE,
     InvoicePdfView,
+    InvoiceXmlView,
     Pages,
     errors,
     filter_invoices,
@@ -80,6 +83,14 @@ class PartnerInvoiceDetail(APIView):
 @extend_schema(tags=["partner"], responses={**PDF_RESPONSE, **errors(404)})
 class PartnerInvoicePdf(InvoicePdfView):
     """The invoice's PDF (application/pdf)."""
+
+    permission_classes = [PartnerKey]
+    invoices_of = partner_invoices
+
+
+@extend_schema(tags=["partner"], parameters=XML_PARAMETERS, responses={**XML_RESPONSE, **errors(400, 404)})
+class PartnerInvoiceXml(InvoiceXmlView):
+    """The invoice's e-invoice XML (application/xml)."""
 
     permission_classes = [PartnerKey]
     invoices_of = partner_invoices

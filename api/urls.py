@@ -11,6 +11,7 @@ v1 = [
     path("invoices", client_apis.InvoiceList.as_view(), name="invoices"),
     path("invoices/<str:number>", client_apis.InvoiceDetail.as_view(), name="invoice"),
     path("invoices/<str:number>/pdf", client_apis.InvoicePdf.as_view(), name="invoice-pdf"),
+    path("invoices/<str:number>/xml", client_apis.InvoiceXml.as_view(), name="invoice-xml"),
     path("credit-balances", client_apis.CreditBalanceList.as_view(), name="credit-balances"),
     path("ledger-entries", client_apis.LedgerEntryList.as_view(), name="ledger-entries"),
     path("usage", client_apis.UsageSummary.as_view(), name="usage"),
@@ -21,6 +22,7 @@ v1 = [
     path("partner/invoices", partner_apis.PartnerInvoiceList.as_view(), name="partner-invoices"),
     path("partner/invoices/<str:number>", partner_apis.PartnerInvoiceDetail.as_view(), name="partner-invoice"),
     path("partner/invoices/<str:number>/pdf", partner_apis.PartnerInvoicePdf.as_view(), name="partner-invoice-pdf"),
+    path("partner/invoices/<str:number>/xml", partner_apis.PartnerInvoiceXml.as_view(), name="partner-invoice-xml"),
     path("partner/clients", partner_apis.PartnerClientList.as_view(), name="partner-clients"),
     path("partner/clients/<str:client_id>", partner_apis.PartnerClientDetail.as_view(), name="partner-client"),
 ]

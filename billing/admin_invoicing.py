@@ -2,15 +2,38 @@
 database refuses edits anyway). Staff act on them through billing/staff_actions.py: issue now, void, mark paid by
 bank transfer, resend the email, regenerate the PDF, lift a restriction, each with a reason kept in the audit log."""
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
-from django.urls import path
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import IssueNowForm, MarkPaidForm, RestrictionLiftForm, StaffActionForm, StaffActionsMixin
+from billing.credit_note_pdf import credit_note_pdf_render
+from billing.einvoice import credit_note_xml, einvoice_filename, invoice_xml
+from billing.journal import journal_export
 from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceSequence, Restriction
 from hub.admin import ReadOnlyAdmin
+
+
+class JournalExportForm(forms.Form):
+    month = forms.CharField(label=_("Month"), help_text=_("YYYY-MM: the documents issued in that month (UTC)."))
+    file_format = forms.ChoiceField(
+        label=_("Format"), choices=[("csv", _("CSV (spreadsheet)")), ("datev", _("DATEV Buchungsstapel (EXTF)"))]
+    )
+
+    def clean_month(self) -> dt.date:
+        try:
+            return dt.datetime.strptime(self.cleaned_data["month"], "%Y-%m").date()  # noqa: DTZ007 (a calendar month)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Enter a month as YYYY-MM, e.g. 2026-11.")) from exc
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -45,6 +68,7 @@ class DeliveredFilter(admin.SimpleListFilter):
 class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_display = [
         "number", "kind", "party", "period_key", "total", "currency", "status", "issued_at", "delivered", "pdf_link",
+        "xml_link",
     ]  # fmt: skip
     list_filter = ["kind", "status", DeliveredFilter, "currency", "period_start"]
     search_fields = ["number", "party_key", "billed_company__company_name", "hub__hub_id", "partner__name"]
@@ -70,6 +94,21 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
     def pdf_link(self, invoice):
         return format_html('<a href="{}">PDF</a>', invoice.pdf.url) if invoice.pdf else "–"
 
+    @admin.display(description="e-invoice")
+    def xml_link(self, invoice):
+        if invoice.number is None:
+            return "–"
+        return format_html('<a href="{}">XML</a>', reverse("admin:billing_invoice_xml", args=[invoice.pk]))
+
+    def xml_view(self, request, pk: int):
+        """The invoice's EN 16931 XML (Factur-X), as embedded in its PDF."""
+        invoice = get_object_or_404(Invoice.objects.exclude(number=None), pk=pk)
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied
+        response = HttpResponse(invoice_xml(invoice=invoice), content_type="application/xml")
+        response["Content-Disposition"] = f'attachment; filename="{einvoice_filename(invoice.number, "factur-x")}"'
+        return response
+
     def has_view_permission(self, request, obj=None):
         return request.user.is_staff
 
@@ -78,7 +117,31 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
     def get_urls(self):
         issue_now = self.admin_site.admin_view(self.issue_now_view)
-        return [path("issue-now/", issue_now, name="billing_invoice_issue_now"), *super().get_urls()]
+        journal = self.admin_site.admin_view(self.journal_export_view)
+        return [
+            path("issue-now/", issue_now, name="billing_invoice_issue_now"),
+            path("journal-export/", journal, name="billing_invoice_journal_export"),
+            path("<int:pk>/xml/", self.admin_site.admin_view(self.xml_view), name="billing_invoice_xml"),
+            *super().get_urls(),
+        ]
+
+    def journal_export_view(self, request):
+        """The month's journal (CSV or DATEV) for the accountant: a download, nothing changes."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = JournalExportForm(request.GET or None)
+        if form.is_valid():
+            month, file_format = form.cleaned_data["month"], form.cleaned_data["file_format"]
+            response = HttpResponse(
+                journal_export(month=month, file_format=file_format),
+                content_type="text/csv; charset=utf-8" if file_format == "csv" else "text/csv; charset=windows-1252",
+            )
+            name = f"EXTF_Buchungsstapel_{month:%Y-%m}" if file_format == "datev" else f"journal-{month:%Y-%m}"
+            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+            return response
+        context = {**self.admin_site.each_context(request), "title": _("Export the journal"), "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/billing/journal_export.html", context)
 
     def issue_now_view(self, request):
         def perform(form):
@@ -144,9 +207,34 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ["number", "invoice", "amount", "currency", "issued_at", "created_by"]
+    list_display = ["number", "invoice", "amount", "currency", "issued_at", "created_by", "files"]
     search_fields = ["number", "invoice__number", "reason"]
     list_select_related = ["invoice", "created_by"]
+
+    @admin.display(description="files")
+    def files(self, note):
+        return format_html(
+            '<a href="{}">PDF</a> · <a href="{}">XML</a>',
+            reverse("admin:billing_creditnote_file", args=[note.pk, "pdf"]),
+            reverse("admin:billing_creditnote_file", args=[note.pk, "xml"]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.file_view)
+        return [path("<int:pk>/file/<str:kind>/", view, name="billing_creditnote_file"), *super().get_urls()]
+
+    def file_view(self, request, pk: int, kind: str):
+        """The credit note's PDF/A-3 (with its XML inside) or its EN 16931 XML alone."""
+        note = get_object_or_404(CreditNote.objects.select_related("invoice"), pk=pk)
+        if not self.has_view_permission(request, note) or kind not in ("pdf", "xml"):
+            raise PermissionDenied
+        if kind == "pdf":
+            response = HttpResponse(credit_note_pdf_render(credit_note=note), content_type="application/pdf")
+        else:
+            response = HttpResponse(credit_note_xml(credit_note=note), content_type="application/xml")
+        filename = f"{note.number}.pdf" if kind == "pdf" else einvoice_filename(note.number, "factur-x")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 @admin.register(InvoiceSequence)

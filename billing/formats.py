@@ -16,6 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
 from billing.markets import COUNTRY_NAMES, market_label
+from billing.money import cents
 
 # Amount patterns where the issue asks for something else than CLDR's default: the symbol first in German
 # ("€1.234,56"), as in English. Others keep CLDR's ("R$ 1.234,56", "1.234,56 €").
@@ -157,3 +158,24 @@ def market_name(code: str, *, language: str | None = None) -> str:
         return country_name(code.upper(), language=language)
     label = market_label(code)
     return gettext(label) if label in REGIONAL_MARKET_LABELS else label
+
+
+MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
+
+# The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order (PDF, page, e-invoice).
+SUMMARY_LABELS = (
+    ("starting_balance", gettext_noop("Starting Balance")),
+    ("total_added_funds", gettext_noop("Total Added Funds")),
+    ("total_usage", gettext_noop("Total Usage")),
+    ("total_refunds", gettext_noop("Total Refunds")),
+    ("ending_balance", gettext_noop("Ending Balance")),
+    ("usage_reconciliation", gettext_noop("Usage Reconciliation")),
+)
+
+
+def money_format(amount: Decimal | str, currency: str) -> str:
+    """'€1,234.50', '$25.00', '−€50.00' (en; the active language's layout otherwise): half-up to cents, a real
+    minus sign before the amount."""
+    value = cents(Decimal(amount))
+    sign = MINUS if value < 0 else ""
+    return f"{sign}{money(abs(value), currency)}"

@@ -21,23 +21,14 @@ from xhtml2pdf import pisa
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing import formats
+from billing.einvoice import einvoice_embed
+from billing.einvoice.seller import Seller, seller
+from billing.formats import SUMMARY_LABELS, money_format
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
-from billing.money import cents
 from billing.selectors.usage_breakdown import mci_usage_breakdown
 from core.company import brazil_tax_id_display
 
-MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
-DEFAULT_PROVIDER_ADDRESS = "Friedrichstraße 1, 10117 Berlin, Germany"
-DEFAULT_PROVIDER_VAT_ID = "DE123456789"
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order.
-SUMMARY_LABELS = (
-    ("starting_balance", gettext_noop("Starting Balance")),
-    ("total_added_funds", gettext_noop("Total Added Funds")),
-    ("total_usage", gettext_noop("Total Usage")),
-    ("total_refunds", gettext_noop("Total Refunds")),
-    ("ending_balance", gettext_noop("Ending Balance")),
-    ("usage_reconciliation", gettext_noop("Usage Reconciliation")),
-)
 STAMPS = {InvoiceStatus.PAID: gettext_noop("PAID"), InvoiceStatus.VOID: gettext_noop("VOID")}
 
 
@@ -47,14 +38,6 @@ class InvoicePdfError(Exception):
 
 def font_dir() -> Path:
     return Path(settings.BASE_DIR) / "static" / "fonts"
-
-
-def money_format(amount: Decimal | str, currency: str) -> str:
-    """'€1,234.50', '$25.00', '−€50.00' (en; the active language's layout otherwise): half-up to cents, a real
-    minus sign before the amount."""
-    value = cents(Decimal(amount))
-    sign = MINUS if value < 0 else ""
-    return f"{sign}{formats.money(abs(value), currency)}"
 
 
 def date_format(day: dt.date | dt.datetime | None) -> str:
@@ -79,14 +62,9 @@ def pdf_link_callback(uri: str, rel: str | None = None) -> str:
     return str(path)
 
 
-def _provider() -> dict:
-    address = getattr(settings, "PROVIDER_ADDRESS", DEFAULT_PROVIDER_ADDRESS)
-    return {
-        "name": settings.PROVIDER_NAME,
-        "address": address,
-        "address_lines": [part.strip() for part in address.split(",") if part.strip()],
-        "vat_id": getattr(settings, "PROVIDER_VAT_ID", DEFAULT_PROVIDER_VAT_ID),
-    }
+def _provider() -> Seller:
+    """The seller as the e-invoice names it (billing/einvoice/seller.py): one source for both."""
+    return seller()
 
 
 def _company(snapshot: dict) -> dict:
@@ -172,6 +150,8 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
         and invoice.total > 0
         and invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.UNPAID),
         "is_mci": is_mci,
+        "pays_by_card": invoice.pays_by_card,
+        "amount_payable_due": invoice.total > 0,
     }
     if is_mci:
         context.update(_month_closing(invoice))
@@ -195,7 +175,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         raise InvoicePdfError(
             f"xhtml2pdf reported {result.err} error(s) rendering invoice {invoice.number}: {problems}"
         )
-    return output.getvalue()
+    return einvoice_embed(output.getvalue(), invoice=invoice)
 
 
 def invoice_pdf_store(*, invoice: Invoice) -> bytes:

@@ -10,6 +10,12 @@ class Client(CompanyDetails):
     """A company billed directly (Direct-Paid) under a partner. Its currency is its partner's."""
 
     partner = models.ForeignKey("partners.Partner", on_delete=models.PROTECT, related_name="clients")
+    buyer_reference = models.CharField(
+        _("buyer reference (Leitweg-ID)"),
+        max_length=100,
+        blank=True,
+        help_text=_("Given by a public-sector buyer for its e-invoices (XRechnung), e.g. 04011000-1234512345-06."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -17,6 +23,9 @@ class Client(CompanyDetails):
 
     def __str__(self) -> str:
         return self.company_name
+
+    def company_snapshot(self) -> dict:
+        return {**super().company_snapshot(), "buyer_reference": self.buyer_reference}
 
     @property
     def currency(self) -> str:

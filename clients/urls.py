@@ -13,6 +13,9 @@ urlpatterns = [
     path("invoices/", invoices.invoice_list, name="invoices"),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice"),
     path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<str:number>/xml/", invoices.invoice_xml, name="invoice-xml"),
+    path("credit-notes/<str:number>/pdf/", invoices.credit_note_pdf, name="credit-note-pdf"),
+    path("credit-notes/<str:number>/xml/", invoices.credit_note_xml, name="credit-note-xml"),
     # Funds
     path("funds/", funds.funds, name="funds"),
     path("funds/add/", funds.funds_add, name="funds-add"),

@@ -14,6 +14,9 @@ urlpatterns = [
     path("invoices/", invoices.invoice_list, name="invoices"),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice"),
     path("invoices/<str:number>/pdf/", invoices.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<str:number>/xml/", invoices.invoice_xml, name="invoice-xml"),
+    path("credit-notes/<str:number>/pdf/", invoices.credit_note_pdf, name="credit-note-pdf"),
+    path("credit-notes/<str:number>/xml/", invoices.credit_note_xml, name="credit-note-xml"),
     # Clients: usage and billing status, never their invoices
     path("clients/", clients.client_list, name="clients"),
     path("clients/onboard/", onboarding.client_onboard, name="client-onboard"),

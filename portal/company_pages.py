@@ -19,7 +19,7 @@ from clients.models import Client
 from core.company import brazil_tax_id_display
 from partners.models import Partner
 from portal.scope import partner_required
-from portal.services import COMPANY_FIELDS, company_details_update
+from portal.services import COMPANY_FIELDS, company_details_update, company_fields
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -54,7 +54,7 @@ class CompanyDetailsForm(forms.ModelForm):
 
 
 def _form_class(party: Client | Partner) -> type[CompanyDetailsForm]:
-    return forms.modelform_factory(type(party), form=CompanyDetailsForm, fields=COMPANY_FIELDS)
+    return forms.modelform_factory(type(party), form=CompanyDetailsForm, fields=company_fields(party))
 
 
 def company_details_page(request):
@@ -77,6 +77,7 @@ def company_details_page(request):
             "form": form, "party": party, "country_name": country_name(party.country),
             "invoice_language": dict(settings.LANGUAGES).get(party.billing_language, party.billing_language),
             "tax_id": brazil_tax_id_display(party.tax_id) if party.tax_id else "",
+            "has_buyer_reference": isinstance(party, Client),
         },  # fmt: skip
     )
 

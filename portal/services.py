@@ -18,6 +18,12 @@ COMPANY_FIELDS = [
     "billing_email",
     "invoice_language",
 ]
+# A client may also give its buyer reference (Leitweg-ID), which its e-invoices carry (XRechnung needs it).
+CLIENT_FIELDS = [*COMPANY_FIELDS, "buyer_reference"]
+
+
+def company_fields(party: Client | Partner) -> list[str]:
+    return CLIENT_FIELDS if isinstance(party, Client) else COMPANY_FIELDS
 
 
 def company_details_update(*, party: Client | Partner, details: dict) -> Client | Partner:
@@ -25,8 +31,9 @@ def company_details_update(*, party: Client | Partner, details: dict) -> Client 
     snapshot; the next invoice issued prints these."""
     with transaction.atomic():
         locked = type(party).objects.select_for_update().get(pk=party.pk)
-        for field in COMPANY_FIELDS:
+        fields = company_fields(party)
+        for field in fields:
             setattr(locked, field, details[field])
         locked.full_clean()
-        locked.save(update_fields=COMPANY_FIELDS)
+        locked.save(update_fields=fields)
     return locked

@@ -1,15 +1,18 @@
-"""Client Hub invoices: the list (filters, pages), one invoice with its lines and payments, its PDF."""
+"""Client Hub invoices: the list (filters, pages), one invoice with its lines and payments, its PDF and e-invoice
+XML, its credit notes' PDF and XML."""
 
 import io
 
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from billing.models import CreditNote
 from billing.pdf import InvoicePdfError, invoice_pdf_bytes
 from billing.selectors import clients as selectors
 from billing.selectors.usage_breakdown import mci_usage_breakdown
 from clients.forms import InvoiceFilterForm
+from portal import downloads
 from portal.scope import client_required
 
 
@@ -50,3 +53,27 @@ def invoice_pdf(request, number: str):
         raise Http404(str(error)) from error
     return FileResponse(io.BytesIO(data), as_attachment=True, filename=f"{invoice.number}.pdf",
                         content_type="application/pdf")  # fmt: skip
+
+
+@client_required
+@require_GET
+def invoice_xml(request, number: str):
+    """The e-invoice: Factur-X (EN 16931 CII), or XRechnung with ?syntax=xrechnung for a client with a Leitweg-ID."""
+    invoice = selectors.invoice_of_client(client=request.membership.party, number=number)
+    return downloads.invoice_xml_response(invoice, request.GET.get("syntax"))
+
+
+def _credit_note(request, number: str):
+    return get_object_or_404(CreditNote, invoice__client=request.membership.party, number=number)
+
+
+@client_required
+@require_GET
+def credit_note_pdf(request, number: str):
+    return downloads.credit_note_pdf_response(_credit_note(request, number))
+
+
+@client_required
+@require_GET
+def credit_note_xml(request, number: str):
+    return downloads.credit_note_xml_response(_credit_note(request, number), request.GET.get("syntax"))

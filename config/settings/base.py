@@ -211,8 +211,35 @@ BOLETO_EXPIRES_AFTER_DAYS = 3
 # the next voucher at once, so djmoney must not cache it.
 RATES_CACHE_TIMEOUT = 0
 
-# The provider issuing invoices (printed on every PDF).
+# The provider issuing invoices: the seller of every invoice, printed on every PDF and written into its e-invoice
+# (EN 16931 BG-4 Seller, BG-6 Seller contact, BG-17 the account a manual transfer is paid to).
 PROVIDER_NAME = env("PROVIDER_NAME", "Hub Portal GmbH")
+PROVIDER_STREET = env("PROVIDER_STREET", "Friedrichstraße 1")
+PROVIDER_POSTAL_CODE = env("PROVIDER_POSTAL_CODE", "10117")
+PROVIDER_CITY = env("PROVIDER_CITY", "Berlin")
+PROVIDER_COUNTRY = env("PROVIDER_COUNTRY", "DE")
+PROVIDER_VAT_ID = env("PROVIDER_VAT_ID", "DE123456789")
+PROVIDER_TAX_NUMBER = env("PROVIDER_TAX_NUMBER", "37/123/45678")  # Steuernummer (BT-32)
+PROVIDER_REGISTRATION_ID = env("PROVIDER_REGISTRATION_ID", "HRB 123456 B, Amtsgericht Charlottenburg")  # BT-30
+PROVIDER_CONTACT_NAME = env("PROVIDER_CONTACT_NAME", "Billing Team")
+PROVIDER_CONTACT_PHONE = env("PROVIDER_CONTACT_PHONE", "+49 30 1234567")
+PROVIDER_CONTACT_EMAIL = env("PROVIDER_CONTACT_EMAIL", "billing@hubportal.example")
+PROVIDER_IBAN = env("PROVIDER_IBAN", "DE89370400440532013000")
+PROVIDER_BIC = env("PROVIDER_BIC", "COBADEFFXXX")
+PROVIDER_BANK_NAME = env("PROVIDER_BANK_NAME", "Commerzbank")
+
+# The accountant's journal (manage.py journal_export, DATEV Buchungsstapel): the general-ledger accounts (SKR03 by
+# default) each tax case is booked to, the customers' collective receivables account, and the DATEV consultant and
+# client numbers of the EXTF header.
+JOURNAL_ACCOUNTS = {
+    "S": env("JOURNAL_ACCOUNT_S", "8400"),  # Erlöse 19 % USt
+    "AE": env("JOURNAL_ACCOUNT_AE", "8336"),  # Erlöse § 13b UStG, sonstige Leistungen EU (reverse charge)
+    "O": env("JOURNAL_ACCOUNT_O", "8338"),  # Erlöse im Drittland nicht steuerbar
+}
+JOURNAL_RECEIVABLES_ACCOUNT = env("JOURNAL_RECEIVABLES_ACCOUNT", "10000")
+JOURNAL_DATEV_CONSULTANT = env("JOURNAL_DATEV_CONSULTANT", "1001")
+JOURNAL_DATEV_CLIENT = env("JOURNAL_DATEV_CLIENT", "1")
+JOURNAL_DATEV_ACCOUNT_LENGTH = 4
 
 # Usage ingestion: the largest batch a caller may hand the usage service at once.
 USAGE_MAX_BATCH = 1000

@@ -17,6 +17,7 @@ def endpoints(world) -> list[tuple[str, str, dict, tuple]]:
         ("get", "/api/v1/invoices", {}, client_only),
         ("get", f"/api/v1/invoices/{inv}", {}, own_only),
         ("get", f"/api/v1/invoices/{inv}/pdf", {}, own_only),
+        ("get", f"/api/v1/invoices/{inv}/xml", {}, own_only),
         ("get", "/api/v1/credit-balances", {}, client_only),
         ("get", "/api/v1/ledger-entries", {}, client_only),
         ("get", "/api/v1/usage?start=2026-11-01&end=2026-11-30", {}, client_only),
@@ -28,6 +29,7 @@ def endpoints(world) -> list[tuple[str, str, dict, tuple]]:
         ("get", "/api/v1/partner/invoices", {}, partner_only),
         ("get", f"/api/v1/partner/invoices/{plan}", {}, partner_only),
         ("get", f"/api/v1/partner/invoices/{plan}/pdf", {}, partner_only),
+        ("get", f"/api/v1/partner/invoices/{plan}/xml", {}, partner_only),
         ("get", "/api/v1/partner/clients", {}, partner_only),
         ("get", f"/api/v1/partner/clients/{client}", {}, partner_only),
         ("post", "/api/v1/partner/clients", {"company_name": "New GmbH", "country": "DE",
@@ -53,6 +55,7 @@ def test_another_partner_sees_none_of_this_partners_invoices_or_clients(world):
     api = world.api("other_partner")
     assert api.get(f"/api/v1/partner/invoices/{world.plan_invoice.number}").status_code == 404
     assert api.get(f"/api/v1/partner/invoices/{world.plan_invoice.number}/pdf").status_code == 404
+    assert api.get(f"/api/v1/partner/invoices/{world.plan_invoice.number}/xml").status_code == 404
     assert api.get(f"/api/v1/partner/clients/{world.client_a.pk}").status_code == 404
     assert [row["number"] for row in api.get("/api/v1/partner/invoices").json()["results"]] == [
         world.other_plan_invoice.number

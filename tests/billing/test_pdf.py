@@ -331,6 +331,6 @@ def test_invoice_pdf_command_writes_the_pdf_of_an_invoice_number(hub, tmp_path):
 
 
 def test_invoice_pdf_command_refuses_an_unknown_number(tmp_path):
-    with pytest.raises(CommandError, match="^No invoice numbered INV-2026-999999.$"):
+    with pytest.raises(CommandError, match="^No invoice or credit note numbered INV-2026-999999.$"):
         call_command("invoice_pdf", "INV-2026-999999", output=str(tmp_path / "x.pdf"))
     assert not (tmp_path / "x.pdf").exists()

@@ -91,3 +91,9 @@ def test_a_blocked_client_adds_a_card_and_funds_and_downloads_the_invoice(page, 
     path = tmp_path / download.suggested_filename
     download.save_as(path)
     assert path.read_bytes().startswith(b"%PDF")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download e-invoice (XML)").click()
+    xml = download_info.value
+    assert xml.suggested_filename == f"{invoice.number}-factur-x.xml"
+    xml.save_as(tmp_path / xml.suggested_filename)
+    assert f"<ram:ID>{invoice.number}</ram:ID>" in (tmp_path / xml.suggested_filename).read_text()
