@@ -144,6 +144,10 @@ def _apply(active: dict[Key, Restriction], held: set[Key], desired: dict[Key, st
                 row.lifted_at, row.lift_reason = now, because
     changes.lifted = lifted
     _announce(changes)
+    if changes.started or changes.lifted:
+        from billing.partner_events import restriction_events_publish
+
+        restriction_events_publish(started=changes.started, lifted=changes.lifted)
     return changes
 
 

@@ -230,3 +230,51 @@ def voucher_email_task(self, attempt_id: int) -> None:
     from billing.payments.charging import voucher_notify
 
     voucher_notify(attempt_id=attempt_id)
+
+
+# Alerts and outbound webhooks ---------------------------------------------------------------------------------------
+
+
+@shared_task(name="billing.balance_alert", bind=True, max_retries=5, default_retry_delay=60, time_limit=60)
+def balance_alert_task(self, account_id: int, kind: str, balance: str) -> None:
+    """Queued by the ledger once per crossing (low balance or run out)."""
+    from decimal import Decimal
+
+    from billing.balance_alerts import balance_alert_send
+
+    balance_alert_send(account_id=account_id, kind=kind, balance=Decimal(balance))
+
+
+@shared_task(name="billing.card_expiry_reminders", time_limit=10 * 60)
+def card_expiry_reminders_task() -> int:
+    from billing.balance_alerts import card_expiry_reminders_send
+
+    return card_expiry_reminders_send()
+
+
+@shared_task(name="billing.webhook_deliver", acks_late=True, time_limit=60)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt; a failure is retried by the sweep below on the back-off schedule (for 24 hours)."""
+    from billing.outbound_webhooks import webhook_deliver
+
+    delivery = webhook_deliver(delivery_id=delivery_id)
+    return delivery.status if delivery else "not due"
+
+
+@shared_task(name="billing.webhook_deliveries_due", time_limit=5 * 60)
+def webhook_deliveries_due_task() -> int:
+    """Every minute: queue each delivery whose next attempt is due (retries, and anything a lost message missed)."""
+    from billing.outbound_webhooks import deliveries_due
+
+    due = deliveries_due()
+    for delivery_id in due:
+        webhook_deliver_task.delay(delivery_id)
+    return len(due)
+
+
+@shared_task(name="billing.partner_risk_digest", time_limit=30 * 60)
+def partner_risk_digest_task() -> int:
+    """Mondays: each partner user who has not opted out gets the list of its clients at risk."""
+    from billing.partner_risk import risk_digests_send
+
+    return risk_digests_send()

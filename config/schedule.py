@@ -19,3 +19,13 @@ BEAT_SCHEDULE |= {
     "dunning": {"task": "billing.dunning_run", "schedule": crontab(minute=20)},
     "payments-reconcile": {"task": "billing.payments_reconcile", "schedule": crontab(minute="*/15")},
 }
+
+# Warnings ahead of trouble: cards about to expire (daily), outbound webhook retries (every minute), and the
+# partners' weekly digest of clients at risk (Monday morning).
+BEAT_SCHEDULE |= {
+    "card-expiry-reminders": {"task": "billing.card_expiry_reminders", "schedule": crontab(hour=7, minute=0)},
+    "webhook-deliveries": {"task": "billing.webhook_deliveries_due", "schedule": crontab(minute="*")},
+    "partner-risk-digest": {
+        "task": "billing.partner_risk_digest", "schedule": crontab(hour=7, minute=30, day_of_week="mon"),
+    },
+}

@@ -50,3 +50,10 @@ def client_with_hub_onboard(*, partner: Partner, hub_name: str, **details) -> tu
         client = client_onboard(partner=partner, **details)
         hub = hub_create(client=client, name=hub_name)
     return client, hub
+
+
+def risk_digest_set(*, user_id: int, wanted: bool) -> None:
+    """A partner user turns the weekly clients-at-risk email on or off (for themselves only)."""
+    from partners.models import PartnerMembership
+
+    PartnerMembership.objects.filter(user_id=user_id).update(risk_digest=wanted)

@@ -1,5 +1,6 @@
 """The billing app's models, one module per concern; everything is importable from billing.models."""
 
+from billing.models.alerts import CardExpiryReminder, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from billing.models.invoices import (
     INVOICE_SUM,
     MONEY2,
@@ -45,5 +46,6 @@ __all__ = [
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
-    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind",
+    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "CardExpiryReminder", "DeliveryStatus",
+    "WebhookDelivery", "WebhookEndpoint",
 ]  # fmt: skip

@@ -6,7 +6,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from billing.pdf import InvoicePdfError, invoice_pdf_render
+from billing.models import InvoiceKind
+from billing.pdf import SUMMARY_LABELS, InvoicePdfError, invoice_pdf_render, usage_breakdown
 from clients import selectors
 from clients.forms import InvoiceFilterForm
 from portal.scope import client_required
@@ -33,7 +34,19 @@ def invoice_list(request):
 @require_GET
 def invoice_detail(request, number: str):
     detail = selectors.invoice_detail(client=request.membership.party, number=number)
-    return render(request, "clients/invoice_detail.html", {"detail": detail, "invoice": detail.invoice})
+    context = {"detail": detail, "invoice": detail.invoice}
+    if detail.invoice.kind == InvoiceKind.MONTH_CLOSING:
+        context.update(_month_closing(detail.invoice))
+    return render(request, "clients/invoice_detail.html", context)
+
+
+def _month_closing(invoice) -> dict:
+    """The Monthly Summary and the usage breakdown as the invoice's PDF prints them (the same figures)."""
+    summary = invoice.summary or {}
+    return {
+        "summary_rows": [(label, summary.get(key, "0")) for key, label in SUMMARY_LABELS],
+        "usage_rows": usage_breakdown(invoice),
+    }
 
 
 @client_required

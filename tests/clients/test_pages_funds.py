@@ -259,7 +259,8 @@ def test_usage_this_month_by_waba_number_category_and_market_and_the_charts(clie
     assert '<td>Marketing</td><td>DE</td><td class="num">3</td><td class="num">3</td><td class="num">€0.30</td>' in html
     assert response.context["usage_this_month"] == Decimal("0.350000")
     balance = response.context["balance_chart"]
-    assert len(balance.points.split()) == 15  # 1–15 November
+    assert len(balance.points.split()) == 16  # the opening balance, then the end of 1–15 November
+    assert len(balance.dots) == 15
     usage_chart = response.context["usage_chart"]
     assert [(b["day"].day, b["category"], b["cost"]) for b in usage_chart.bars] == [
         (13, "marketing", Decimal("0.300000")), (14, "utility", Decimal("0.050000")),
