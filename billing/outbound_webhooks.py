@@ -76,17 +76,23 @@ def endpoint_url_check(url: str) -> str:
         raise WebhookUrlError("Enter a valid URL, such as https://example.com/webhooks/hub.") from error
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if parts.scheme != "https":
+        if _loopback_http_allowed() and _is_loopback(host):
+            return url
+        raise WebhookUrlError("The URL must start with https://: events are only sent encrypted.")
     addresses = _addresses(host)
     if not addresses:
         raise WebhookUrlError(f"The host {host} cannot be found.")
-    loopback = all(address.is_loopback for address in addresses)
-    if loopback and _loopback_http_allowed():
+    if all(address.is_loopback for address in addresses) and _loopback_http_allowed():
         return url
-    if parts.scheme != "https":
-        raise WebhookUrlError("The URL must start with https://: events are only sent encrypted.")
     if any(not address.is_global for address in addresses):
         raise WebhookUrlError(f"The host {host} is not a public address; webhooks are sent over the internet only.")
     return url
+
+
+def _is_loopback(host: str) -> bool:
+    addresses = _addresses(host)
+    return bool(addresses) and all(address.is_loopback for address in addresses)
 
 
 def _new_secret() -> str:
