@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing import clock
 from billing.balance_alerts import balance_alerts_update
 from billing.credit_settings import CreditSettingsError, credit_settings_update, topup_pay
-from billing.forecast import forecast_of
+from billing.forecast import forecasts_for
 from billing.invoicing.prepayments import PrepaymentError
 from clients import selectors
 from clients.forms import AddFundsForm, AutoRenewalForm, BalanceAlertsForm, MonthlyPrepaymentForm
@@ -54,7 +54,7 @@ def _render(request, hub, *, status: int = 200, **forms):
         "has_card": selectors.client_has_card(client=client),
         "restriction_notices": selectors.restriction_notices(client=client, hub_ids=[hub.id]),
         "usage_this_month": selectors.usage_this_month(hub_ids=[hub.id], month=month)[hub.id],
-        "forecast": forecast_of(hub=hub),
+        "forecast": forecasts_for(hubs=[hub])[hub.id],
         "ledger": selectors.ledger_page(account=account, page=request.GET.get("page", 1)),
         "month": month,
         "balance_chart": selectors.balance_chart(

@@ -11,12 +11,13 @@ from portal.scope import client_required
 def overview(request):
     client = request.membership.party
     summaries = selectors.hub_summaries(client=client)
-    forecasts = forecasts_for(hub_ids=[summary.hub.id for summary in summaries])
+    forecasts = forecasts_for(hubs=[summary.hub for summary in summaries])
     return render(
         request,
         "clients/overview.html",
         {
-            "hubs": [(summary, forecasts.get(summary.hub.id)) for summary in summaries],
+            "hubs": summaries,
+            "hub_rows": [(summary, forecasts.get(summary.hub.id)) for summary in summaries],
             "restriction_notices": selectors.restriction_notices(client=client),
         },
     )

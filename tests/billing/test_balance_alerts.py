@@ -14,7 +14,6 @@ from billing.balance_alerts import card_expiry_reminders_send
 from billing.ledger import Posting, ledger_post, ledger_post_many
 from billing.models import CardExpiryReminder, CreditAccount, EntryKind, PaymentMethod, PaymentMethodKind
 from tests.factories import ClientFactory, HubFactory, PartnerFactory
-from tests.peers import smtp  # noqa: F401 -- fixture
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -88,8 +87,9 @@ def test_each_new_crossing_sends_again_and_a_rolled_back_one_sends_nothing(
             raise RuntimeError("the batch failed after posting")
         debit(hub, "-50.02", key="down")  # 49.98: one email
         debit(hub, "-1.00", key="further")  # 48.98: still below, nothing
-        ledger_post_many(postings=[Posting(account_id=hub.credit_account.id, kind=EntryKind.FUNDS_ADDED,
-                                           amount=Money("20.00", "EUR"), key="up", occurred_at=dt.datetime.now(dt.UTC))])
+        up = Posting(account_id=hub.credit_account.id, kind=EntryKind.FUNDS_ADDED, amount=Money("20.00", "EUR"),
+                     key="up", occurred_at=dt.datetime.now(dt.UTC))
+        ledger_post_many(postings=[up])
         debit(hub, "-20.00", key="down-again")  # 48.98 again: a new crossing
 
     assert smtp.texts() == [low_email(hub, "€49.98"), low_email(hub, "€48.98")]

@@ -24,7 +24,6 @@ from billing.outbound_webhooks import (
 from billing.tasks import webhook_deliveries_due_task
 from tests.billing.payments.conftest import license_invoice, plan_invoice
 from tests.factories import ClientFactory, HubFactory, PartnerFactory
-from tests.peers import webhook_receiver  # noqa: F401 -- fixture
 from tests.portal.conftest import partner_member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

@@ -18,7 +18,6 @@ from partners.models import PartnerMembership
 from tests.billing.payments.conftest import license_invoice
 from tests.clients.conftest import usage
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, UserFactory, WabaFactory
-from tests.peers import smtp  # noqa: F401 -- fixture
 from tests.portal.conftest import partner_member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
