@@ -111,5 +111,5 @@ def test_many_hubs_cost_a_fixed_number_of_queries(django_assert_num_queries):
     hubs = [a_hub(balance="30.00")[0] for _ in range(5)]
     hubs.append(a_hub(balance="30.00", timezone="America/Sao_Paulo")[0])
 
-    with time_machine.travel(TODAY, tick=False), django_assert_num_queries(5):  # hubs, time zones, cards + one per time zone
+    with time_machine.travel(TODAY, tick=False), django_assert_num_queries(5):  # hubs, zones, cards, 1 per zone
         forecasts_for(hub_ids=[hub.pk for hub in hubs])
