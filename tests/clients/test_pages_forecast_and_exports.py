@@ -58,6 +58,8 @@ def test_funds_and_overview_show_the_forecast_in_words(client, forecast_client):
 
     assert SENTENCE in funds and "About €8.00 of usage a day." in funds
     assert SENTENCE in overview
+    assert "Email when the credit runs out." in funds  # a viewer reads the alerts, without the form
+    assert 'action="/client/funds/alerts/"' not in funds
 
 
 def test_too_little_history_is_said_plainly(client):
