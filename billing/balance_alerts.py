@@ -43,12 +43,15 @@ def run_out_crossed(account: CreditAccount, before: Decimal) -> bool:
 def balance_alerts_on_crossing(*, accounts: Iterable[CreditAccount], before: dict[int, Decimal]) -> None:
     """The ledger's hook (in its transaction): queue an alert for each balance that just crossed a line. Running out
     says more than running low, so a posting that crosses both sends the run-out alert only."""
+    alerts = []
     for account in accounts:
         ran_out = run_out_crossed(account, before[account.id])
         if ran_out and account.run_out_alert:
-            enqueue_on_commit("billing.balance_alert", account.id, RUN_OUT, str(account.balance))
+            alerts.append([account.id, RUN_OUT, str(account.balance)])
         elif low_balance_crossed(account, before[account.id]) and not ran_out:
-            enqueue_on_commit("billing.balance_alert", account.id, LOW_BALANCE, str(account.balance))
+            alerts.append([account.id, LOW_BALANCE, str(account.balance)])
+    if alerts:  # one task for the batch: a usage batch may take hundreds of hubs across at once
+        enqueue_on_commit("billing.balance_alerts", alerts)
 
 
 def _send(recipient: str, subject: str, body: str) -> None:

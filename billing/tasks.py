@@ -235,14 +235,23 @@ def voucher_email_task(self, attempt_id: int) -> None:
 # Alerts and outbound webhooks ---------------------------------------------------------------------------------------
 
 
-@shared_task(name="billing.balance_alert", bind=True, max_retries=5, default_retry_delay=60, time_limit=60)
-def balance_alert_task(self, account_id: int, kind: str, balance: str) -> None:
-    """Queued by the ledger once per crossing (low balance or run out)."""
+@shared_task(name="billing.balance_alerts", time_limit=10 * 60)
+def balance_alerts_task(alerts: list[list]) -> int:
+    """Queued by the ledger after a posting that crossed lines: one email per [account id, kind, balance]. Each is
+    sent on its own, so one bad address does not hold back the others (it is logged)."""
     from decimal import Decimal
 
     from billing.balance_alerts import balance_alert_send
 
-    balance_alert_send(account_id=account_id, kind=kind, balance=Decimal(balance))
+    sent = 0
+    for account_id, kind, balance in alerts:
+        try:
+            balance_alert_send(account_id=account_id, kind=kind, balance=Decimal(balance))
+        except Exception:  # noqa: BLE001 -- SMTP refusals and the like: log, send the rest
+            logger.exception("balance alert %s for credit account %s could not be sent", kind, account_id)
+        else:
+            sent += 1
+    return sent
 
 
 @shared_task(name="billing.card_expiry_reminders", time_limit=10 * 60)
