@@ -22,12 +22,12 @@ HUBS = 500
 def build_world() -> list[int]:
     from djmoney.money import Money
 
-    from billing.ledger import ledger_post_many, Posting  # noqa: I001
+    from billing import clock
+    from billing.ledger import Posting, ledger_post_many  # noqa: I001
     from billing.models import EntryKind
     from clients.models import Client
     from hub.services import hub_create
     from partners.models import Partner, Plan
-    from billing import clock
 
     partner = Partner.objects.create(name="Bench", company_name="Bench GmbH", country="DE", currency="EUR",
                                      billing_email="b@bench.example", plan=Plan.objects.get(code="growth"))  # fmt: skip
