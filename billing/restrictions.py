@@ -190,6 +190,9 @@ def restriction_lift(
         restriction.lift_reason, restriction.override_until = reason, hold_until or now + DEFAULT_HOLD
         restriction.save(update_fields=["lifted_at", "lifted_by", "lift_reason", "override_until"])
         _announce(RestrictionChanges(lifted=[restriction]))
+        from billing.partner_events import restriction_events_publish
+
+        restriction_events_publish(started=[], lifted=[restriction])
     return restriction
 
 

@@ -23,7 +23,7 @@ from billing.outbound_webhooks import (
 )
 from billing.tasks import webhook_deliveries_due_task
 from tests.billing.payments.conftest import license_invoice, plan_invoice
-from tests.factories import ClientFactory, HubFactory, PartnerFactory
+from tests.factories import ClientFactory, HubFactory, PartnerFactory, UserFactory
 from tests.portal.conftest import partner_member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -254,3 +254,19 @@ def test_another_partners_endpoint_is_404(client, webhook_receiver):
     assert client.post(f"/partner/webhooks/{theirs.pk}/test/").status_code == 404
     assert client.post(f"/partner/webhooks/{theirs.pk}/remove/").status_code == 404
     assert not WebhookDelivery.objects.exists()
+
+
+def test_a_staff_lift_is_told_as_unblocked(world, webhook_receiver, django_capture_on_commit_callbacks):
+    from billing.models import Restriction
+    from billing.restrictions import restriction_lift
+
+    hub = world["hub"]
+    ledger_post(account=hub.credit_account, kind=EntryKind.USAGE, amount=Money("-100.00", "EUR"), key="all")
+    blocked = Restriction.objects.get(hub=hub, lifted_at__isnull=True)
+    staff = UserFactory(is_staff=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        restriction_lift(restriction=blocked, user_id=staff.pk, reason="Bank transfer on its way")
+
+    (unblocked,) = events(webhook_receiver)
+    assert (unblocked["type"], unblocked["data"]["reason"]) == ("client.unblocked", "CREDIT_BALANCE_DEPLETED")
+    assert unblocked["data"]["lifted_at"] is not None
