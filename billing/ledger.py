@@ -249,7 +249,10 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
 def _after_balances_moved(accounts: Iterable[CreditAccount], before: dict[int, Decimal]) -> None:
     """Only balances that crossed a line matter (no query otherwise: usage debits hundreds of accounts a batch).
     Crossing 0.00 blocks or lifts outbound messaging in this transaction; falling below the auto top-up threshold,
-    or below zero, queues the automatic top-up (the task issues one per dip, under the account's lock)."""
+    or below zero, queues the automatic top-up (the task issues one per dip, under the account's lock); crossing
+    the client's low-balance alert or 0.00 queues one alert email and tells the partner's webhooks."""
+    from billing.balance_alerts import balance_alerts_on_crossing
+    from billing.partner_events import balance_low_publish
     from billing.restrictions import restrictions_on_balances
 
     crossed_zero = [a for a in accounts if (before[a.id] <= 0) != (a.balance <= 0)]
@@ -258,6 +261,8 @@ def _after_balances_moved(accounts: Iterable[CreditAccount], before: dict[int, D
     dipped = [a.id for a in accounts if _below_line(a, a.balance) and not _below_line(a, before[a.id])]
     if dipped:
         enqueue_on_commit("billing.auto_topup", dipped)
+    balance_alerts_on_crossing(accounts=accounts, before=before)
+    balance_low_publish(accounts=accounts, before=before)
 
 
 def _below_line(account: CreditAccount, balance: Decimal) -> bool:

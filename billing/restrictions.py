@@ -139,6 +139,10 @@ def _apply(active: dict[Key, Restriction], held: set[Key], desired: dict[Key, st
                 row.lifted_at, row.lift_reason = now, because
     changes.lifted = lifted
     _announce(changes)
+    if changes.started or changes.lifted:
+        from billing.partner_events import restriction_events_publish
+
+        restriction_events_publish(started=changes.started, lifted=changes.lifted)
     return changes
 
 
@@ -179,6 +183,9 @@ def restriction_lift(
         restriction.lift_reason, restriction.override_until = reason, hold_until or now + DEFAULT_HOLD
         restriction.save(update_fields=["lifted_at", "lifted_by", "lift_reason", "override_until"])
         _announce(RestrictionChanges(lifted=[restriction]))
+        from billing.partner_events import restriction_events_publish
+
+        restriction_events_publish(started=[], lifted=[restriction])
     return restriction
 
 

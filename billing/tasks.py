@@ -219,3 +219,60 @@ def voucher_email_task(self, attempt_id: int) -> None:
     from billing.payments.charging import voucher_notify
 
     voucher_notify(attempt_id=attempt_id)
+
+
+# Alerts and outbound webhooks ---------------------------------------------------------------------------------------
+
+
+@shared_task(name="billing.balance_alerts", time_limit=10 * 60)
+def balance_alerts_task(alerts: list[list]) -> int:
+    """Queued by the ledger after a posting that crossed lines: one email per [account id, kind, balance]. Each is
+    sent on its own, so one bad address does not hold back the others (it is logged)."""
+    from decimal import Decimal
+
+    from billing.balance_alerts import balance_alert_send
+
+    sent = 0
+    for account_id, kind, balance in alerts:
+        try:
+            balance_alert_send(account_id=account_id, kind=kind, balance=Decimal(balance))
+        except Exception:  # noqa: BLE001 -- SMTP refusals and the like: log, send the rest
+            logger.exception("balance alert %s for credit account %s could not be sent", kind, account_id)
+        else:
+            sent += 1
+    return sent
+
+
+@shared_task(name="billing.card_expiry_reminders", time_limit=10 * 60)
+def card_expiry_reminders_task() -> int:
+    from billing.balance_alerts import card_expiry_reminders_send
+
+    return card_expiry_reminders_send()
+
+
+@shared_task(name="billing.webhook_deliver", acks_late=True, time_limit=60)
+def webhook_deliver_task(delivery_id: int) -> str:
+    """One attempt; a failure is retried by the sweep below on the back-off schedule (for 24 hours)."""
+    from billing.outbound_webhooks import webhook_deliver
+
+    delivery = webhook_deliver(delivery_id=delivery_id)
+    return delivery.status if delivery else "not due"
+
+
+@shared_task(name="billing.webhook_deliveries_due", time_limit=5 * 60)
+def webhook_deliveries_due_task() -> int:
+    """Every minute: queue each delivery whose next attempt is due (retries, and anything a lost message missed)."""
+    from billing.outbound_webhooks import deliveries_due
+
+    due = deliveries_due()
+    for delivery_id in due:
+        webhook_deliver_task.delay(delivery_id)
+    return len(due)
+
+
+@shared_task(name="billing.partner_risk_digest", time_limit=30 * 60)
+def partner_risk_digest_task() -> int:
+    """Mondays: each partner user who has not opted out gets the list of its clients at risk."""
+    from billing.partner_risk import risk_digests_send
+
+    return risk_digests_send()

@@ -86,3 +86,14 @@ class MonthlyPrepaymentForm(forms.Form):
                 _("Enter 0 to turn it off, or at least %(minimum)s."), params={"minimum": TOPUP_MIN}
             )
         return amount
+
+
+class BalanceAlertsForm(forms.Form):
+    low_balance_alert = forms.DecimalField(
+        label=_("Email me when the balance falls below"), required=False, min_value=Decimal("0.01"),
+        max_value=TOPUP_MAX, max_digits=12, decimal_places=2,
+        help_text=_("Leave empty for no low-balance email."),
+        widget=forms.NumberInput(attrs={"step": "0.01", "inputmode": "decimal"}),
+    )  # fmt: skip
+    run_out_alert = forms.BooleanField(label=_("Email me when the credit runs out"), required=False)
+    hub = forms.CharField(widget=forms.HiddenInput, max_length=16)

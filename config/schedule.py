@@ -26,3 +26,13 @@ BEAT_SCHEDULE |= {
 BEAT_SCHEDULE |= {
     "invoice-delivery-sweep": {"task": "billing.delivery_sweep", "schedule": crontab(minute="*/15")},
 }
+
+# Warnings ahead of trouble: cards about to expire (daily), outbound webhook retries (every minute), and the
+# partners' weekly digest of clients at risk (Monday morning).
+BEAT_SCHEDULE |= {
+    "card-expiry-reminders": {"task": "billing.card_expiry_reminders", "schedule": crontab(hour=7, minute=0)},
+    "webhook-deliveries": {"task": "billing.webhook_deliveries_due", "schedule": crontab(minute="*")},
+    "partner-risk-digest": {
+        "task": "billing.partner_risk_digest", "schedule": crontab(hour=7, minute=30, day_of_week="mon"),
+    },
+}

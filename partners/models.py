@@ -53,6 +53,11 @@ class PartnerMembership(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="partner_membership")
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    risk_digest = models.BooleanField(
+        _("weekly clients-at-risk email"),
+        default=True,
+        help_text=_("Every Monday, an email listing the clients at risk of having their service paused."),
+    )
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.partner} ({self.role})"

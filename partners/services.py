@@ -37,3 +37,10 @@ def partner_plan_change(*, partner: Partner, plan: Plan, changed_by_id: int | No
             locked.save(update_fields=["plan"])
             logger.info("partner %s plan %s -> %s by user %s", locked.pk, previous.code, plan.code, changed_by_id)
     return PlanChange(partner=locked, previous=previous, plan=plan, applies_from=plan_applies_from())
+
+
+def risk_digest_set(*, user_id: int, wanted: bool) -> None:
+    """A partner user turns the weekly clients-at-risk email on or off (for themselves only)."""
+    from partners.models import PartnerMembership
+
+    PartnerMembership.objects.filter(user_id=user_id).update(risk_digest=wanted)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from partners.views import clients, invoices, onboarding, overview, plan
+from partners.views import clients, invoices, onboarding, overview, plan, webhooks
 from portal import company_pages, payment_pages
 from portal.party_urls import party_urlpatterns
 
@@ -10,6 +10,7 @@ app_name = "partner"
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
+    path("risk-digest/", overview.risk_digest, name="risk-digest"),
     # Invoicing: the partner's own Partner Plan invoices
     path("invoices/", invoices.invoice_list, name="invoices"),
     path("invoices/<str:number>/", invoices.invoice_detail, name="invoice"),
@@ -22,6 +23,10 @@ urlpatterns = [
     path("clients/onboard/", onboarding.client_onboard, name="client-onboard"),
     path("clients/<int:client_id>/", clients.client_detail, name="client"),
     path("plan/", plan.plan, name="plan"),
+    # Webhooks: signed events about the partner's clients (owner only)
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:endpoint_id>/test/", webhooks.webhook_test, name="webhook-test"),
+    path("webhooks/<int:endpoint_id>/remove/", webhooks.webhook_remove, name="webhook-remove"),
     # Settings
     path("billing-details/", company_pages.billing_details, name="billing-details"),
     path("payment-methods/voucher/", payment_pages.voucher_method_add, name="voucher-method-add"),

@@ -151,6 +151,7 @@ def _stripe_js(request: HttpRequest) -> dict:
 @party_required
 @require_http_methods(["GET", "POST"])
 def invoice_pay(request: HttpRequest, number: str) -> HttpResponse:
+    _refuse_viewers(request)  # a viewer never reaches a Pay page, not even to look at it
     invoice = get_object_or_404(party_invoices(request.membership), number=number)
     options, cards = _pay_options(request.membership.party)
     form = PayForm(request.POST or None, options=options)

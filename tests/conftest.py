@@ -3,6 +3,8 @@ import os
 import pytest
 from django.db import connection
 
+from tests.peers import smtp, webhook_receiver  # noqa: F401 -- fixtures: SMTP and a webhook receiver on loopback
+
 POSTGRES_ONLY_REASON = (
     "needs PostgreSQL (real row locks and concurrency): set DATABASE_URL, or run `make test`, which starts a "
     "throwaway PostgreSQL cluster when the server binaries are installed"

@@ -99,7 +99,21 @@ def database():
     invoice_mark_unpaid(invoice=invoice)  # starts a LICENSE_UNPAID restriction
     _payment_rows(hub, invoice)
     _portal_rows(hub)
+    _alert_rows(hub)
     return number
+
+
+def _alert_rows(hub) -> None:
+    """A card expiry reminder, the partner's webhook endpoint and one delivery to it."""
+    from billing.models import CardExpiryReminder, PaymentMethod, WebhookDelivery, WebhookEndpoint
+
+    card = PaymentMethod.objects.get(client=hub.client, stripe_payment_method_id="pm_admin_test")
+    CardExpiryReminder.objects.create(payment_method=card, days_before=30, sent_at=ISSUED_AT)
+    endpoint = WebhookEndpoint.objects.create(partner=hub.client.partner, url="https://hooks.nordlicht.example/hub",
+                                              secret="whsec_admin_test", created_at=ISSUED_AT)  # fmt: skip
+    WebhookDelivery.objects.create(endpoint=endpoint, event_id="evt_admin_delivery", event_type="webhook.test",
+                                   body="{}", created_at=ISSUED_AT, attempts=1, last_status_code=200,
+                                   status="delivered", delivered_at=ISSUED_AT)  # fmt: skip
 
 
 def _portal_rows(hub) -> None:

@@ -10,6 +10,7 @@ from billing.invoicing.issue import numbers_take, sequence_lock
 from billing.ledger import Posting, accounts_lock, post_locked
 from billing.models import CreditAccount, CreditNote, EntryKind, Invoice, InvoiceKind, InvoiceStatus
 from billing.money import is_cents
+from billing.partner_events import invoice_unpaid_publish
 from billing.restrictions import restrictions_evaluate
 from core import clock
 
@@ -80,6 +81,7 @@ def invoice_mark_unpaid(*, invoice: Invoice) -> Invoice:
             Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.UNPAID)
             invoice.status = InvoiceStatus.UNPAID
             _restrictions_of(invoice)
+            invoice_unpaid_publish(invoice=invoice)
         elif invoice.status != InvoiceStatus.UNPAID:
             raise InvoiceStateError(f"Invoice {invoice.number} is {invoice.status}; only a pending one can fail.")
     return invoice

@@ -1,5 +1,6 @@
 """The billing app's models, one module per concern; everything is importable from billing.models."""
 
+from billing.models.alerts import CardExpiryReminder, DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from billing.models.invoices import (
     INVOICE_SUM,
     MONEY2,
@@ -47,4 +48,5 @@ __all__ = [
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
+    "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
 ]  # fmt: skip

@@ -1,5 +1,6 @@
 """The credit ledger: one credit account per hub and its immutable entries; the audit runs."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
@@ -31,6 +32,16 @@ class CreditAccount(models.Model):
         null=True,
         blank=True,
         help_text=_("Amount of the Prepayment Invoice issued on the last day of each month (none when empty)."),
+    )
+    low_balance_alert = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("Email the billing address when the balance falls below this amount (off when empty)."),
+    )
+    run_out_alert = models.BooleanField(
+        default=True, help_text=_("Email the billing address when the balance reaches 0.00 and messaging pauses.")
     )
     closed_through = models.DateField(
         null=True,
@@ -124,6 +135,11 @@ class LedgerEntry(models.Model):
     @property
     def money(self) -> Money:
         return Money(self.amount, self.currency)
+
+    @property
+    def rolled_forward(self) -> bool:
+        """Its event's month was already closed, so it counts in a later billing month."""
+        return self.period != self.occurred_at.astimezone(dt.UTC).date().replace(day=1)
 
 
 class AuditRun(models.Model):

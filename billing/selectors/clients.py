@@ -181,6 +181,20 @@ def invoice_page(
     return Paginator(invoices.order_by("-issued_at", "-id"), per_page).get_page(page)
 
 
+def invoices_for_export(
+    *, client: Client, kind: str = "", status: str = "", month: dt.date | None = None
+) -> QuerySet[Invoice]:
+    """Every invoice the list shows with these filters (not one page), newest first. One query."""
+    invoices = issued_invoices(client=client).select_related("hub")
+    if kind:
+        invoices = invoices.filter(kind=kind)
+    if status:
+        invoices = invoices.filter(status=status)
+    if month:
+        invoices = invoices.filter(period_start__gte=month, period_start__lt=clock.next_month(month))
+    return invoices.order_by("-issued_at", "-id")
+
+
 @dataclass
 class InvoiceDetail:
     invoice: Invoice
@@ -213,7 +227,7 @@ def ledger_page(*, account: CreditAccount, page: str | int = 1, per_page: int = 
     """The account's entries, newest first, with the balance after each. Two queries whatever the page size."""
     entries = LedgerEntry.objects.filter(account=account).only(
         "id", "kind", "amount", "currency", "balance_after", "occurred_at", "posted_at", "reference", "memo",
-        "sequence",
+        "sequence", "period",
     ).order_by("-sequence")  # fmt: skip
     return Paginator(entries, per_page).get_page(page)
 
@@ -246,6 +260,18 @@ def daily_balances(*, account: CreditAccount, month: dt.date) -> list[tuple[dt.d
         balance = closing.get(day, balance)
         series.append((day, balance))
     return series
+
+
+def opening_balance(*, account: CreditAccount, month: dt.date) -> Decimal:
+    """The balance when the month began: the last entry posted before it. One query."""
+    start, _end = clock.period_bounds(month)
+    found = (
+        LedgerEntry.objects.filter(account=account, posted_at__lt=start)
+        .order_by("-sequence")
+        .values_list("balance_after", flat=True)
+        .first()
+    )
+    return found if found is not None else ZERO
 
 
 def daily_usage(*, hub: Hub, month: dt.date) -> dict[dt.date, dict[str, Decimal]]:
@@ -297,6 +323,7 @@ class Chart:
     pad: int = CHART_PAD
     points: str = ""  # a polyline
     bars: list = field(default_factory=list)  # rects: x, y, w, h, colour, title
+    dots: list = field(default_factory=list)  # circles: x, y, day, balance
     ticks: list = field(default_factory=list)  # x-axis labels: x, text
     grid: list = field(default_factory=list)  # y-axis lines: y, value
     zero_y: Decimal | None = None
@@ -329,14 +356,18 @@ def _ticks(days: list[dt.date]) -> list[tuple[float, str]]:
     return [(_x(i, len(days)), str(day.day)) for i, day in enumerate(days) if i % step == 0]
 
 
-def balance_chart(series: list[tuple[dt.date, Decimal]]) -> Chart:
+def balance_chart(series: list[tuple[dt.date, Decimal]], opening: Decimal | None = None) -> Chart:
+    """The line starts at the month's opening balance on the left edge and has a point (a dot with its figure)
+    at the end of every day so far, so even the first day of a month draws a line and a point at its balance."""
     if not series:
         return Chart()
     values = [balance for _, balance in series]
-    y, grid = _scale(min(values), max(values))
-    points = " ".join(f"{_x(i, len(series))},{y(v)}" for i, v in enumerate(values))
+    start = values[0] if opening is None else opening
+    y, grid = _scale(min(*values, start), max(*values, start))
+    points = [f"{CHART_PAD},{y(start)}"] + [f"{_x(i, len(series))},{y(v)}" for i, v in enumerate(values)]
+    dots = [{"x": _x(i, len(series)), "y": y(v), "day": day, "balance": v} for i, (day, v) in enumerate(series)]
     days = [day for day, _ in series]
-    return Chart(points=points, ticks=_ticks(days), grid=grid, zero_y=y(ZERO), empty=False)
+    return Chart(points=" ".join(points), dots=dots, ticks=_ticks(days), grid=grid, zero_y=y(ZERO), empty=False)
 
 
 def usage_chart(days: list[dt.date], usage: dict[dt.date, dict[str, Decimal]]) -> Chart:

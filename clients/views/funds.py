@@ -8,11 +8,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.balance_alerts import balance_alerts_update
 from billing.credit_settings import CreditSettingsError, credit_settings_update
+from billing.forecast import forecasts_for
 from billing.invoicing.prepayments import PrepaymentError
 from billing.payments.topup_requests import TopupKeyReused, topup_request
 from billing.selectors import clients as selectors
-from clients.forms import AddFundsForm, AutoRenewalForm, MonthlyPrepaymentForm
+from clients.forms import AddFundsForm, AutoRenewalForm, BalanceAlertsForm, MonthlyPrepaymentForm
 from core import clock
 from portal.scope import client_required
 from portal.templatetags.portal import money
@@ -43,6 +45,9 @@ def _render(request, hub, *, status: int = 200, **forms):
         forms.setdefault("prepayment_form", MonthlyPrepaymentForm(initial={
             **initial, "monthly_prepayment": account.monthly_prepayment or "0.00",
         }))  # fmt: skip
+        forms.setdefault("alerts_form", BalanceAlertsForm(initial={
+            **initial, "low_balance_alert": account.low_balance_alert, "run_out_alert": account.run_out_alert,
+        }))  # fmt: skip
     context = {
         "hub": hub,
         "account": account,
@@ -50,9 +55,13 @@ def _render(request, hub, *, status: int = 200, **forms):
         "has_card": selectors.client_has_card(client=client),
         "restriction_notices": selectors.restriction_notices(client=client, hub_ids=[hub.id]),
         "usage_this_month": selectors.usage_this_month(hub_ids=[hub.id], month=month)[hub.id],
+        "forecast": forecasts_for(hubs=[hub])[hub.id],
         "ledger": selectors.ledger_page(account=account, page=request.GET.get("page", 1)),
         "month": month,
-        "balance_chart": selectors.balance_chart(selectors.daily_balances(account=account, month=month)),
+        "balance_chart": selectors.balance_chart(
+            selectors.daily_balances(account=account, month=month),
+            opening=selectors.opening_balance(account=account, month=month),
+        ),
         "usage_chart": selectors.usage_chart(days, selectors.daily_usage(hub=hub, month=month)),
         "breakdown": selectors.usage_breakdown(hub=hub, month=month),
         **forms,
@@ -153,4 +162,19 @@ def monthly_prepayment(request):
         messages.success(request, _("Monthly prepayment set to %(amount)s.") % {"amount": money(amount, hub.currency)})
     else:
         messages.success(request, _("Monthly prepayment turned off."))
+    return redirect(_funds_url(hub))
+
+
+@client_required
+@require_POST
+def balance_alerts(request):
+    hub = _manager_hub(request)
+    form = BalanceAlertsForm(request.POST)
+    if not form.is_valid():
+        return _render(request, hub, status=400, alerts_form=form)
+    data = form.cleaned_data
+    balance_alerts_update(
+        account=hub.credit_account, low_balance_alert=data["low_balance_alert"], run_out_alert=data["run_out_alert"]
+    )
+    messages.success(request, _("Balance alerts saved."))
     return redirect(_funds_url(hub))

@@ -7,7 +7,8 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from billing.models import CreditNote
+from billing.formats import SUMMARY_LABELS
+from billing.models import CreditNote, InvoiceKind
 from billing.pdf import InvoicePdfError, invoice_pdf_bytes
 from billing.selectors import clients as selectors
 from billing.selectors.usage_breakdown import mci_usage_breakdown
@@ -37,9 +38,19 @@ def invoice_list(request):
 @require_GET
 def invoice_detail(request, number: str):
     detail = selectors.invoice_detail(client=request.membership.party, number=number)
-    usage_rows = mci_usage_breakdown(invoice=detail.invoice)  # the rows printed on the PDF
-    context = {"detail": detail, "invoice": detail.invoice, "usage_rows": usage_rows}
+    context = {"detail": detail, "invoice": detail.invoice}
+    if detail.invoice.kind == InvoiceKind.MONTH_CLOSING:
+        context.update(_month_closing(detail.invoice))
     return render(request, "clients/invoice_detail.html", context)
+
+
+def _month_closing(invoice) -> dict:
+    """The Monthly Summary and the usage breakdown as the invoice's PDF prints them (the same figures)."""
+    summary = invoice.summary or {}
+    return {
+        "summary_rows": [(label, summary.get(key, "0")) for key, label in SUMMARY_LABELS],
+        "usage_rows": mci_usage_breakdown(invoice=invoice),  # the rows printed on the PDF
+    }
 
 
 @client_required

@@ -2,6 +2,7 @@
 
 from django.shortcuts import render
 
+from billing.forecast import forecasts_for
 from billing.selectors import clients as selectors
 from portal.scope import client_required
 
@@ -9,11 +10,14 @@ from portal.scope import client_required
 @client_required
 def overview(request):
     client = request.membership.party
+    summaries = selectors.hub_summaries(client=client)
+    forecasts = forecasts_for(hubs=[summary.hub for summary in summaries])
     return render(
         request,
         "clients/overview.html",
         {
-            "hubs": selectors.hub_summaries(client=client),
+            "hubs": summaries,
+            "hub_rows": [(summary, forecasts.get(summary.hub.id)) for summary in summaries],
             "restriction_notices": selectors.restriction_notices(client=client),
         },
     )

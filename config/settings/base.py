@@ -317,3 +317,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
 }
+
+# Outbound webhooks (billing/outbound_webhooks.py). Endpoints the platform pushes to, by name:
+# {"send-permission": {"url": "https://…", "secret": "…"}}. Plain http:// to the loopback is refused unless allowed
+# (tests and a developer's machine only; partners' endpoints must be HTTPS on a public address).
+OUTBOUND_WEBHOOKS: dict = {}
+OUTBOUND_WEBHOOKS_ALLOW_LOOPBACK_HTTP = env("OUTBOUND_WEBHOOKS_ALLOW_LOOPBACK_HTTP", "0") == "1"

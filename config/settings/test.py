@@ -17,3 +17,5 @@ LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "W
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request when it is missing
 # Each test process has its own cache (tests that are about Redis say so and use it explicitly).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The tests' webhook receivers are plain-HTTP servers on 127.0.0.1.
+OUTBOUND_WEBHOOKS_ALLOW_LOOPBACK_HTTP = True
