@@ -244,3 +244,4 @@ class StaffRateAdmin(admin.ModelAdmin):
 
 
 import billing.admin_invoicing  # noqa: E402,F401 -- registers the invoice, credit note and restriction admins
+import billing.admin_operations  # noqa: E402,F401 -- registers the billing run and staff job admins

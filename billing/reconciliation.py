@@ -291,3 +291,22 @@ def _reconciliations_save(results: list[ReconciliationResult], existing: dict) -
             changed.append(record)
     UsageReconciliation.objects.bulk_create(new)
     UsageReconciliation.objects.bulk_update(changed, ["meta_cost", "rated_cost", "adjustment", "updated_at"])
+
+
+RECONCILE_CHUNK = 500
+
+
+def usage_reconcile_chunked(
+    *, rows: Sequence[ReconciliationRow], on_chunk=None, chunk_size: int = RECONCILE_CHUNK
+) -> list[ReconciliationResult]:
+    """`usage_reconcile` in chunks of WABA days, each committed on its own, telling `on_chunk(done, total)` after
+    each: a long import shows progress, and one interrupted half way is completed by importing the same file again
+    (a day already reconciled posts nothing). Rows are chunked in (WABA, day) order, so a hub's accounts are locked
+    by one chunk at a time in a predictable order."""
+    ordered = sorted(rows, key=lambda row: (row.waba.id, row.day))
+    results: list[ReconciliationResult] = []
+    for start in range(0, len(ordered), chunk_size):
+        results += usage_reconcile(rows=ordered[start : start + chunk_size])
+        if on_chunk:
+            on_chunk(min(start + chunk_size, len(ordered)), len(ordered))
+    return results

@@ -8,12 +8,13 @@ from django.db import OperationalError, transaction
 
 from billing import clock
 from billing.audit import audit_run_record
+from billing.billing_runs import billing_run_begin, billing_run_chunk_done, billing_run_finish
 from billing.invoicing import calendar
 from billing.invoicing.licenses import license_issue, new_numbers_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.prepayments import monthly_prepayment_issue
-from billing.models import Invoice
+from billing.models import BillingRunSource, Invoice
 from billing.restrictions import restrictions_evaluate
 
 logger = logging.getLogger(__name__)
@@ -40,20 +41,24 @@ def billing_day_task(day: str | None = None) -> list[str]:
     """Beat's daily entry: fan the jobs due today out as one task per chunk of hubs or partners."""
     day_ = dt.date.fromisoformat(day) if day else clock.now().date()
     jobs = calendar.jobs_due(day_)
+    run = billing_run_begin(day=day_, jobs=jobs, source=BillingRunSource.BEAT, at=calendar.issue_time(day_))
     month = day_.replace(day=1)
     if "number_deletions" in jobs:
         numbers_deletion_finalize(month=month)
+    issued = 0
     if day_.day == 1:  # last month's late numbers are pro-rated before this month's License Invoices
-        new_numbers_sweep(day=day_, issued_at=calendar.issue_time(day_))
+        issued = len(new_numbers_sweep(day=day_, issued_at=calendar.issue_time(day_)))
+    chunks = []
     for job in jobs:
         if job in ("licenses", "month_closing"):
-            for ids in calendar.chunks(calendar.hub_ids()):
-                billing_chunk_task.delay(job, day_.isoformat(), ids)
+            chunks += [(job, ids) for ids in calendar.chunks(calendar.hub_ids())]
         elif job == "partner_plans":
-            for ids in calendar.chunks(calendar.partner_ids()):
-                billing_chunk_task.delay(job, day_.isoformat(), ids)
+            chunks += [(job, ids) for ids in calendar.chunks(calendar.partner_ids())]
         elif job == "monthly_prepayments" or (job == "new_numbers" and day_.day != 1):
-            billing_chunk_task.delay(job, day_.isoformat(), None)
+            chunks.append((job, None))
+    billing_run_finish(run=run, issued=issued, chunks_total=len(chunks))
+    for job, ids in chunks:
+        billing_chunk_task.delay(job, day_.isoformat(), ids)
     return jobs
 
 
@@ -74,6 +79,7 @@ def billing_chunk_task(self, job: str, day: str, ids: list[int] | None) -> int:
         issued = new_numbers_sweep(day=day_, issued_at=at)
     else:
         raise ValueError(f"Unknown billing job {job!r}")
+    billing_run_chunk_done(day=day_, issued=len(issued))
     return len(issued)
 
 
@@ -230,3 +236,11 @@ def voucher_email_task(self, attempt_id: int) -> None:
     from billing.payments.charging import voucher_notify
 
     voucher_notify(attempt_id=attempt_id)
+
+
+@shared_task(name="billing.staff_job_run", acks_late=True, time_limit=6 * 60 * 60, soft_time_limit=6 * 60 * 60 - 60)
+def staff_job_run_task(job_id: int) -> str:
+    """A long staff job (billing/staff_jobs.py), started from the admin; its progress is on its row."""
+    from billing.staff_jobs import staff_job_run
+
+    return staff_job_run(job_id=job_id).status

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from billing import clock
+from billing.billing_runs import billing_run_begin, billing_run_finish
 from billing.invoicing.licenses import license_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
@@ -88,24 +89,41 @@ def job_steps(job: str, day: dt.date) -> list[Callable[[dt.datetime], list[Invoi
     raise ValueError(f"Unknown billing job {job!r}")
 
 
+def _steps(job: str, day: dt.date, report: RunReport) -> list[Callable[[dt.datetime], list[Invoice]]]:
+    if job != "number_deletions":
+        return job_steps(job, day)
+
+    def deletions(at: dt.datetime) -> list[Invoice]:
+        report.deleted_numbers = numbers_deletion_finalize(month=day.replace(day=1))
+        return []
+
+    return [deletions]
+
+
 class _DryRun(Exception):
     pass
 
 
-def billing_run(*, day: dt.date, dry_run: bool = False) -> RunReport:
-    """Run every job due on `day`. With dry_run, everything is computed exactly as it would be and rolled back."""
+def billing_run(
+    *, day: dt.date, dry_run: bool = False, source: str = "command",
+    on_step: Callable[[int, int, str], None] | None = None,
+) -> RunReport:
+    """Run every job due on `day`. With dry_run, everything is computed exactly as it would be and rolled back.
+    `on_step(done, total, job)` is told after each step (a progress bar, a staff job's progress)."""
     report = RunReport(day=day, jobs=jobs_due(day))
     at = issue_time(day)
+    run = None if dry_run else billing_run_begin(day=day, jobs=report.jobs, source=source, at=at)
     try:
         with transaction.atomic() if dry_run else nullcontext():
-            for job in report.jobs:
-                if job == "number_deletions":
-                    report.deleted_numbers = numbers_deletion_finalize(month=day.replace(day=1))
-                    continue
-                for step in job_steps(job, day):
-                    report.issued += step(at)
+            plan = [(job, step) for job in report.jobs for step in _steps(job, day, report)]
+            for done, (job, step) in enumerate(plan, start=1):
+                report.issued += step(at)
+                if on_step:
+                    on_step(done, len(plan), job)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
+    if run is not None:
+        billing_run_finish(run=run, issued=len(report.issued))
     return report

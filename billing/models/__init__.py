@@ -20,6 +20,7 @@ from billing.models.ledger import (
     EntryKind,
     LedgerEntry,
 )
+from billing.models.operations import BillingRun, BillingRunSource, StaffJob, StaffJobStatus
 from billing.models.payments import (
     OPEN_ATTEMPT_STATUSES,
     PAYMENT_CURRENCIES,
@@ -45,5 +46,6 @@ __all__ = [
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
-    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind",
+    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "BillingRun", "BillingRunSource",
+    "StaffJob", "StaffJobStatus",
 ]  # fmt: skip
