@@ -47,7 +47,6 @@ class ReconciliationImportForm(StaffActionForm):
 class BillingRunAdmin(ReadOnlyAdmin):
     list_display = ["day", "source", "started_at", "finished_at", "duration", "issued", "chunks"]
     list_filter = ["source", "day"]
-    search_fields = ["jobs"]
     date_hierarchy = "started_at"
 
     @admin.display(description=_("chunks done"))

@@ -91,7 +91,22 @@ def database():
     invoice_mark_unpaid(invoice=invoice)  # starts a LICENSE_UNPAID restriction
     _payment_rows(hub, invoice)
     _portal_rows(hub)
+    _operation_rows()
     return number
+
+
+def _operation_rows() -> None:
+    """A billing run and a staff job."""
+    from billing.models import BillingRun
+    from billing.staff_jobs import staff_job_create
+
+    BillingRun.objects.create(
+        day=ISSUED_AT.date(), source="beat", jobs=["licenses"], expected={"LICENSE": 1}, issued=1, chunks_total=1,
+        chunks_done=1, started_at=ISSUED_AT, finished_at=ISSUED_AT,
+    )  # fmt: skip
+    job = staff_job_create(kind="billing_day", params={"day": "2026-11-01"})
+    job.message = "Billing job: licenses"
+    job.save()
 
 
 def _portal_rows(hub) -> None:
