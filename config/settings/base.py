@@ -53,9 +53,14 @@ INSTALLED_APPS = [
     "billing",
     "portal",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # /healthz first: the load balancer's probe is answered before host checks, HTTPS redirect and sessions.
+    "ops.health.HealthCheckMiddleware",
+    # X-Request-ID in and out, the request id / hub id / invoice number on every log line, request counters.
+    "ops.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -252,6 +257,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics is 404.
+METRICS_TOKEN = env("METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,
