@@ -55,10 +55,14 @@ class JobProgress:
 
     def __init__(self, job: StaffJob, listener: Callable[[int, int | None, str], None] | None = None) -> None:
         self.job, self.listener, self.written_at = job, listener, 0.0
+        self.last: dict = {}
 
     def __call__(self, done: int, total: int | None = None, message: str = "") -> None:
         if self.listener:
             self.listener(done, total, message)
+        # Kept for the job's end too: a runner inside a transaction that is rolled back (a dry run) loses its writes.
+        self.last = {"progress": min(done, total) if total is not None else done, "total": total,
+                     "message": message[:MESSAGE_MAX]}  # fmt: skip
         last = total is not None and done >= total
         if not last and done > 1 and time.monotonic() - self.written_at < PROGRESS_EVERY:
             return
@@ -113,21 +117,22 @@ def staff_job_run(*, job_id: int, listener: Callable[[int, int | None, str], Non
     job = StaffJob.objects.get(pk=job_id)
     if not claimed:
         return job
+    progress = JobProgress(job, listener)
     try:
-        result = RUNNERS[job.kind].run(job, JobProgress(job, listener))
+        result = RUNNERS[job.kind].run(job, progress)
     except Exception as error:  # noqa: BLE001 -- every failure is kept on the job for staff to read
         logger.exception("staff job %s (%s) failed", job.pk, job.kind)
-        _finish(job, StaffJobStatus.FAILED, error=str(error) or error.__class__.__name__)
+        _finish(job, StaffJobStatus.FAILED, progress.last, error=str(error) or error.__class__.__name__)
     else:
-        _finish(job, StaffJobStatus.SUCCEEDED, result=result)
+        _finish(job, StaffJobStatus.SUCCEEDED, progress.last, result=result)
     job.refresh_from_db()
     return job
 
 
-def _finish(job: StaffJob, status: str, *, result: dict | None = None, error: str = "") -> None:
+def _finish(job: StaffJob, status: str, last: dict, *, result: dict | None = None, error: str = "") -> None:
     now = clock.now()
     StaffJob.objects.filter(pk=job.pk).update(
-        status=status, result=result or {}, error=error, finished_at=now, updated_at=now
+        status=status, result=result or {}, error=error, finished_at=now, updated_at=now, **last
     )
 
 
