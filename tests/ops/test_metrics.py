@@ -3,12 +3,14 @@ Event counters are shared through the cache (every process's increments add up);
 counted from the database at scrape time."""
 
 import datetime as dt
+import socket
 from io import StringIO
 
 import pytest
 import time_machine
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -24,7 +26,7 @@ TOKEN = "metrics-token-for-tests-0123456789"
 
 
 @pytest.fixture(autouse=True)
-def fresh_counters(settings):
+def fresh_counters(settings, monkeypatch):
     settings.METRICS_TOKEN = TOKEN
     cache.clear()
     yield
@@ -118,3 +120,39 @@ def test_celery_task_outcomes_are_counted(client):
 def test_a_scrape_costs_two_queries_whatever_the_books_hold(django_assert_num_queries):
     with django_assert_num_queries(2):
         list(PortalCollector().collect())
+
+
+def test_a_cache_that_is_down_never_fails_the_request_nor_the_scrape(client, caplog):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                            "LOCATION": f"redis://127.0.0.1:{closed.getsockname()[1]}/0"}}  # fmt: skip
+        with override_settings(CACHES=down):
+            assert client.get("/login/").status_code == 200
+            text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    assert "hubportal_metrics_cache_up 0.0" in text
+    assert "metrics: could not write 2 counter(s) to the cache" in caplog.text  # the request's count and time
+
+
+@pytest.mark.celery_broker
+def test_on_redis_counts_are_written_in_one_pipelined_batch_and_read_back(client, settings, monkeypatch):
+    from redis import Redis
+
+    from tests.api.test_send_permission_cache import _redis_url
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": _redis_url(), "KEY_PREFIX": "ops-metrics-test"}}  # fmt: skip
+    cache.clear()
+    client.get("/login/")
+    client.get("/login/")
+    commands = []
+    execute = Redis.execute_command
+    monkeypatch.setattr(
+        Redis, "execute_command", lambda self, *a, **kw: commands.append(a[0]) or execute(self, *a, **kw)
+    )
+
+    samples = scrape(client)
+
+    assert samples[("hubportal_http_requests_total", (("method", "GET"), ("status", "2xx")))] == 2
+    assert "INCRBY" not in commands and "MGET" in commands  # the increments went in one pipeline
+    cache.clear()
