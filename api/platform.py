@@ -42,6 +42,7 @@ from api.platform_serializers import (
 from billing.send_permission import CACHE_KEY as ANSWER_KEY
 from billing.send_permission import MISSING, hub_pk_cached, hub_pk_known, send_permission_cached
 from billing.usage.ingest import usage_record_batch
+from ops.metrics import usage_events_count
 
 HUB_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,16}")
 PLATFORM_TAG = "Messaging platform"
@@ -179,6 +180,7 @@ class UsageEventsView(PlatformView):
         envelope = UsageEventsEnvelopeSerializer(data=request.data)
         envelope.is_valid(raise_exception=True)
         result = usage_record_batch(events=envelope.validated_data["events"])
+        usage_events_count(accepted=result.accepted, duplicates=result.duplicates, rejected=len(result.rejected))
         rejections = [{"index": r.index, "reason": r.reason} for r in result.rejected]
         if not result.accepted and not result.duplicates:
             return error_response(

@@ -244,4 +244,5 @@ class StaffRateAdmin(admin.ModelAdmin):
 
 
 import billing.admin_invoicing  # noqa: E402,F401 -- registers the invoice, credit note and restriction admins
+import billing.admin_operations  # noqa: E402,F401 -- registers the billing run and staff job admins
 import billing.admin_webhooks  # noqa: E402,F401 -- registers the outbound webhook and card reminder admins

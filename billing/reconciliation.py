@@ -291,3 +291,23 @@ def _reconciliations_save(results: list[ReconciliationResult], existing: dict) -
             changed.append(record)
     UsageReconciliation.objects.bulk_create(new)
     UsageReconciliation.objects.bulk_update(changed, ["meta_cost", "rated_cost", "adjustment", "updated_at"])
+
+
+RECONCILE_CHUNK = 500
+
+
+def usage_reconcile_chunked(
+    *, rows: Sequence[ReconciliationRow], on_chunk=None, chunk_size: int = RECONCILE_CHUNK
+) -> list[ReconciliationResult]:
+    """`usage_reconcile` in chunks of WABA days, each committed on its own, telling `on_chunk(done, total)` after
+    each: a long import shows progress, and one interrupted half way is completed by importing the same file again
+    (a day already reconciled posts nothing). Rows are chunked in (WABA, day) order, so a hub's accounts are locked
+    by one chunk at a time in a predictable order; the results come back in the file's order."""
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].waba.id, rows[i].day))
+    results: dict[int, ReconciliationResult] = {}
+    for start in range(0, len(order), chunk_size):
+        chunk = order[start : start + chunk_size]
+        results.update(zip(chunk, usage_reconcile(rows=[rows[i] for i in chunk]), strict=True))
+        if on_chunk:
+            on_chunk(min(start + chunk_size, len(order)), len(order))
+    return [results[i] for i in range(len(rows))]  # in the file's order

@@ -7,8 +7,10 @@ from celery import shared_task
 from django.db import OperationalError, transaction
 
 from billing.audit import audit_run_record
+from billing.billing_runs import billing_run_begin, billing_run_chunk_done, billing_run_finish
 from billing.invoicing import calendar
 from billing.invoicing.licenses import new_numbers_issue
+from billing.models import BillingRunSource
 from billing.restrictions import restrictions_evaluate
 from core import clock
 
@@ -37,19 +39,26 @@ def billing_day_task(day: str | None = None) -> list[str]:
     runs here, to its end; the rest fan out as one task per chunk of hubs or partners."""
     day_ = dt.date.fromisoformat(day) if day else clock.now().date()
     jobs = calendar.jobs_due(day_)
+    at = calendar.issue_time(day_)
+    run = billing_run_begin(day=day_, jobs=[job.name for job in jobs], source=BillingRunSource.BEAT, at=at)
+    issued, chunks = 0, []
     for job in jobs:
         if job.first:
-            calendar.job_run(job=job, day=day_, ids=None)
+            issued += len(calendar.job_run(job=job, day=day_, ids=None).issued)
             continue
-        for ids in calendar.job_chunks(job):
-            billing_chunk_task.delay(job.name, day_.isoformat(), ids)
+        chunks += [(job.name, ids) for ids in calendar.job_chunks(job)]
+    billing_run_finish(run=run, issued=issued, chunks_total=len(chunks))
+    for name, ids in chunks:
+        billing_chunk_task.delay(name, day_.isoformat(), ids)
     return [job.name for job in jobs]
 
 
 @shared_task(name="billing.run_chunk", **CHUNK_TASK)
 def billing_chunk_task(self, job: str, day: str, ids: list[int] | None) -> int:
     day_ = dt.date.fromisoformat(day)
-    return len(calendar.job_run(job=calendar.job_named(job, day_), day=day_, ids=ids).issued)
+    issued = len(calendar.job_run(job=calendar.job_named(job, day_), day=day_, ids=ids).issued)
+    billing_run_chunk_done(day=day_, issued=issued)
+    return issued
 
 
 @shared_task(name="billing.new_numbers", **CHUNK_TASK)
@@ -276,3 +285,11 @@ def partner_risk_digest_task() -> int:
     from billing.partner_risk import risk_digests_send
 
     return risk_digests_send()
+
+
+@shared_task(name="billing.staff_job_run", acks_late=True, time_limit=6 * 60 * 60, soft_time_limit=6 * 60 * 60 - 60)
+def staff_job_run_task(job_id: int) -> str:
+    """A long staff job (billing/staff_jobs.py), started from the admin; its progress is on its row."""
+    from billing.staff_jobs import staff_job_run
+
+    return staff_job_run(job_id=job_id).status

@@ -100,6 +100,7 @@ def database():
     _payment_rows(hub, invoice)
     _portal_rows(hub)
     _alert_rows(hub)
+    _operation_rows()
     return number
 
 
@@ -114,6 +115,20 @@ def _alert_rows(hub) -> None:
     WebhookDelivery.objects.create(endpoint=endpoint, event_id="evt_admin_delivery", event_type="webhook.test",
                                    body="{}", created_at=ISSUED_AT, attempts=1, last_status_code=200,
                                    status="delivered", delivered_at=ISSUED_AT)  # fmt: skip
+
+
+def _operation_rows() -> None:
+    """A billing run and a staff job."""
+    from billing.models import BillingRun
+    from billing.staff_jobs import staff_job_create
+
+    BillingRun.objects.create(
+        day=ISSUED_AT.date(), source="beat", jobs=["licenses"], expected={"LICENSE": 1}, issued=1, chunks_total=1,
+        chunks_done=1, started_at=ISSUED_AT, finished_at=ISSUED_AT,
+    )  # fmt: skip
+    job = staff_job_create(kind="billing_day", params={"day": "2026-11-01"})
+    job.message = "Billing job: licenses"
+    job.save()
 
 
 def _portal_rows(hub) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from billing.billing_runs import billing_run_begin, billing_run_finish
 from billing.invoicing.licenses import license_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
@@ -183,21 +184,30 @@ class _DryRun(Exception):
     pass
 
 
-def billing_run(*, day: dt.date, dry_run: bool = False) -> RunReport:
+def billing_run(
+    *, day: dt.date, dry_run: bool = False, source: str = "command",
+    on_step: Callable[[int, int, str], None] | None = None,
+) -> RunReport:
     """Run every job due on `day`, in order, each chunk in its own transaction. With dry_run, everything is computed
-    exactly as it would be and rolled back."""
+    exactly as it would be and rolled back. `on_step(done, total, job)` is told after each chunk (a progress bar, a
+    staff job's progress). A real run is recorded (BillingRun: expected, issued, duration)."""
     due = jobs_due(day)
     report = RunReport(day=day, jobs=[job.name for job in due])
     at = issue_time(day)
+    run = None if dry_run else billing_run_begin(day=day, jobs=report.jobs, source=source, at=at)
     try:
         with transaction.atomic() if dry_run else nullcontext():
-            for job in due:
-                for ids in job_chunks(job):
-                    result = job_run(job=job, day=day, ids=ids, issued_at=at)
-                    report.issued += result.issued
-                    report.deleted_numbers += result.deleted_numbers
+            plan = [(job, ids) for job in due for ids in job_chunks(job)]
+            for done, (job, ids) in enumerate(plan, start=1):
+                result = job_run(job=job, day=day, ids=ids, issued_at=at)
+                report.issued += result.issued
+                report.deleted_numbers += result.deleted_numbers
+                if on_step:
+                    on_step(done, len(plan), job.name)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
+    if run is not None:
+        billing_run_finish(run=run, issued=len(report.issued))
     return report

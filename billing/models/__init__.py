@@ -21,6 +21,7 @@ from billing.models.ledger import (
     EntryKind,
     LedgerEntry,
 )
+from billing.models.operations import BillingRun, BillingRunSource, StaffJob, StaffJobStatus
 from billing.models.payments import (
     OPEN_ATTEMPT_STATUSES,
     PAYMENT_CURRENCIES,
@@ -49,4 +50,5 @@ __all__ = [
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
     "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
+    "BillingRun", "BillingRunSource", "StaffJob", "StaffJobStatus",
 ]  # fmt: skip

@@ -33,7 +33,7 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "billing.admin_site.BillingAdminConfig",  # django.contrib.admin, with the billing dashboard as its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,9 +54,14 @@ INSTALLED_APPS = [
     "billing",
     "portal",
     "api",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # /healthz first: the load balancer's probe is answered before host checks, HTTPS redirect and sessions.
+    "ops.health.HealthCheckMiddleware",
+    # X-Request-ID in and out, the request id / hub id / invoice number on every log line, request counters.
+    "ops.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.middleware.PrivateNoStoreMiddleware",
@@ -309,6 +314,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics is 404.
+METRICS_TOKEN = env("METRICS_TOKEN")
 
 LOGGING = {
     "version": 1,

@@ -23,3 +23,22 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = [o for o in (env("DJANGO_CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o]
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+
+# Structured logs: one JSON object per line on stderr, with the request id, hub id and invoice number of the request
+# or task (ops/logs.py). Celery's workers log through this too instead of their own format.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "ops.logs.ContextFilter"}},
+    "formatters": {"json": {"()": "ops.logs.JsonFormatter"}},
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+    "root": {"handlers": ["json"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's own request and server loggers: to the JSON handler only (not also to its plain console one).
+        "django": {"handlers": ["json"], "level": env("DJANGO_LOG_LEVEL", "INFO"), "propagate": False},
+        "django.server": {"handlers": ["json"], "level": "INFO", "propagate": False},
+    },
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The load balancer probes /healthz over plain HTTP (HealthCheckMiddleware answers before the redirect anyway).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

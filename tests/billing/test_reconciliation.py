@@ -464,7 +464,7 @@ def test_the_command_shows_each_day_before_and_after_and_a_total(tmp_path, numbe
 
     stdout, stderr = run_command(corrected)
 
-    assert stderr == ""
+    assert stderr == "reconciled [##############################] 2/2 100%\n"  # the progress bar
     assert stdout.splitlines() == [
         "WABA            Day        Cur          Rated           Meta     Before → After          Posted",
         "2001            2026-11-03 EUR       0.393702           0.50      -0.06 → -0.11           -0.05",

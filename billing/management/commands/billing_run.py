@@ -3,6 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.invoicing.calendar import billing_run
+from billing.management.progress import ProgressBar
 from core import clock
 
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
             day = dt.date.fromisoformat(date) if date else clock.now().date()
         except ValueError as exc:
             raise CommandError(f"--date must be YYYY-MM-DD, got {date!r}") from exc
-        report = billing_run(day=day, dry_run=dry_run)
+        report = billing_run(day=day, dry_run=dry_run, on_step=ProgressBar(self.stderr, "billing run "))
         verb = "Would issue" if dry_run else "Issued"
         self.stdout.write(f"Billing run for {day} ({', '.join(report.jobs)}){' — dry run' if dry_run else ''}")
         if report.deleted_numbers:

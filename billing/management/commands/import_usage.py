@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.usage.ingest import Rejection, usage_record_batch
+from ops.metrics import usage_events_count
 
 
 class Command(BaseCommand):
@@ -58,6 +59,8 @@ class Command(BaseCommand):
         result = usage_record_batch(events=events)
         for rejection in result.rejected:
             self.stderr.write(f"line {line_of[rejection.index]}: {rejection.reason}")
+        usage_events_count(accepted=result.accepted, duplicates=result.duplicates,
+                           rejected=len(result.rejected) + len(batch) - len(events))  # fmt: skip
         totals["accepted"] += result.accepted
         totals["duplicates"] += result.duplicates
         totals["rejected"] += len(result.rejected)

@@ -4,7 +4,14 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from billing.reconciliation import ReconciliationError, ReconciliationResult, reconciliation_parse, usage_reconcile
+from billing.management.progress import ProgressBar
+from billing.reconciliation import (
+    ReconciliationError,
+    ReconciliationResult,
+    reconciliation_parse,
+    usage_reconcile,
+    usage_reconcile_chunked,
+)
 
 ROW = "{waba:<15} {day:<10} {currency:<3} {rated:>14} {meta:>14} {before:>10} â†’ {after:<10} {posted:>10}"
 
@@ -12,7 +19,9 @@ ROW = "{waba:<15} {day:<10} {currency:<3} {rated:>14} {meta:>14} {before:>10} â†
 class Command(BaseCommand):
     help = (
         "Reconcile Meta's daily cost per WABA (CSV: date,waba_id,currency,cost) with the rated usage: post one "
-        "RECONCILIATION entry per WABA and day for the change of its difference. All lines or nothing."
+        "RECONCILIATION entry per WABA and day for the change of its difference. The file is checked whole: one bad "
+        "line rejects it and nothing is posted. Posting commits per 500 WABA days (progress on stderr); an import "
+        "interrupted half way is completed by running it again (a day already reconciled posts nothing)."
     )
 
     def add_arguments(self, parser):
@@ -31,15 +40,18 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Reconciliation file rejected ({len(exc.problems)} problem(s)); nothing was posted."
             ) from exc
-        with transaction.atomic():
-            results = usage_reconcile(rows=rows)
-            self._print(results)
-            posted = sum(1 for result in results if result.posted)
-            if dry_run:
+        if dry_run:
+            with transaction.atomic():
+                results = usage_reconcile(rows=rows)
                 transaction.set_rollback(True)
-                self.stdout.write(f"Dry run: {posted} entr(y/ies) would be posted; nothing was posted.")
-            else:
-                self.stdout.write(f"Posted {posted} RECONCILIATION entr(y/ies).")
+        else:
+            results = usage_reconcile_chunked(rows=rows, on_chunk=ProgressBar(self.stderr, "reconciled "))
+        self._print(results)
+        posted = sum(1 for result in results if result.posted)
+        if dry_run:
+            self.stdout.write(f"Dry run: {posted} entr(y/ies) would be posted; nothing was posted.")
+        else:
+            self.stdout.write(f"Posted {posted} RECONCILIATION entr(y/ies).")
 
     def _print(self, results: list[ReconciliationResult]) -> None:
         self.stdout.write(
