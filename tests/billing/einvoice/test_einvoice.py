@@ -78,3 +78,22 @@ def test_the_validator_refuses_a_total_that_does_not_add_up(now):
     assert "[BR-CO-15]" in str(refused.value)
     assert [failure.flag for failure in einvoice_check(xml.encode())] in ([], ["warning"])
 
+
+
+def test_the_free_texts_are_in_the_language_the_invoice_was_issued_in(now):
+    from billing.invoicing.partner_plans import partner_plan_issue
+    from billing.models import PaymentMethod, PaymentMethodKind
+    from tests.billing.einvoice.conftest import ISSUED_AT, NOV
+    from tests.factories import PartnerFactory
+
+    partner = PartnerFactory(country="DE", currency="EUR", invoice_language="de", company_name="Nordlicht GmbH")
+    PaymentMethod.objects.create(partner=partner, kind=PaymentMethodKind.CARD, position=0)
+    (invoice,) = partner_plan_issue(partner_ids=[partner.id], month=NOV, issued_at=ISSUED_AT)
+    assert invoice.language == "de"
+
+    xml = Xml(invoice_xml(invoice=invoice))
+
+    assert_valid(xml.data)
+    assert xml.one("//ram:SpecifiedTradePaymentTerms/ram:Description") == (
+        "Zahlbar sofort nach Erhalt. Der Betrag wird automatisch von der in Ihrem Hub gespeicherten Karte abgebucht."
+    )
