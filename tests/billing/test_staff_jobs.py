@@ -113,7 +113,7 @@ def test_a_running_job_shows_its_progress_and_polls_for_more(staff):
     page = staff.get(reverse("admin:billing_staffjob_status", args=[job.pk])).content.decode()
 
     assert "Running" in page and "3 / 12" in page and "Billing job: licenses" in page
-    assert 'style="width: 25%"' in page
+    assert '<progress class="job-bar" id="job-bar" max="100" value="25"' in page
     assert f'data-status-url="{reverse("admin:billing_staffjob_status_json", args=[job.pk])}"' in page
     assert '<meta http-equiv="refresh" content="5">' in page  # without JavaScript
     dashboard = staff.get(reverse("admin:index")).content.decode()
