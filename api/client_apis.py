@@ -44,6 +44,7 @@ from billing.models import CreditAccount, Invoice, InvoiceStatus, LedgerEntry, M
 from billing.onboarding import number_onboard
 from billing.payments.topup_requests import TopupKeyReused, topup_request
 from billing.pdf import invoice_pdf_bytes
+from billing.selectors.invoices import party_invoices
 from hub.models import Hub, LicenseTier, PhoneNumber, Waba
 from hub.services import number_request_deletion
 
@@ -191,7 +192,7 @@ def filter_invoices(invoices: QuerySet[Invoice], filters: dict) -> QuerySet[Invo
 
 # Invoices -----------------------------------------------------------------------------------------------------------
 def client_invoices(request) -> QuerySet[Invoice]:
-    return Invoice.objects.filter(client=request.auth.client).exclude(status=InvoiceStatus.DRAFT)
+    return party_invoices(party=request.auth.client)
 
 
 @extend_schema(

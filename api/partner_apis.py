@@ -36,9 +36,10 @@ from api.serializers import (
     PartnerInvoiceDetailSerializer,
     PartnerInvoiceFilterSerializer,
 )
-from billing.models import Invoice, InvoiceStatus, MessageUsage
+from billing.models import Invoice, MessageUsage
 from billing.onboarding import client_onboard
 from billing.restrictions import OnboardingBlocked
+from billing.selectors.invoices import party_invoices
 from billing.selectors.partners import ClientBillingStatus, client_billing_statuses, clients_with_billing_status
 from clients.models import Client
 from core import clock
@@ -46,7 +47,7 @@ from hub.models import Hub
 
 
 def partner_invoices(request):
-    return Invoice.objects.filter(partner=request.auth.partner).exclude(status=InvoiceStatus.DRAFT)
+    return party_invoices(party=request.auth.partner)
 
 
 @extend_schema(

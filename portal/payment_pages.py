@@ -21,8 +21,6 @@ from billing import stripe_api
 from billing.models import (
     AttemptStatus,
     Invoice,
-    InvoiceKind,
-    InvoiceStatus,
     PaymentAttempt,
     PaymentMethod,
     PaymentMethodKind,
@@ -39,6 +37,7 @@ from billing.payments.methods import (
 )
 from billing.payments.methods import voucher_method_add as voucher_method_save
 from billing.payments.parties import methods_of
+from billing.selectors.invoices import party_invoices as invoices_of_party
 from portal.payment_forms import CardAddedForm, MethodsOrderForm, PayForm, VoucherMethodForm
 from portal.scope import membership_of
 
@@ -100,12 +99,8 @@ def _url(request: HttpRequest, name: str, *args) -> str:
 
 
 def party_invoices(membership) -> QuerySet[Invoice]:
-    """The invoices a party pays: a client's (all its hubs), a partner's Partner Plan invoices. Never drafts."""
-    if membership.kind == "partner":
-        invoices = Invoice.objects.filter(partner=membership.party, kind=InvoiceKind.PARTNER_PLAN)
-    else:
-        invoices = Invoice.objects.filter(client=membership.party)
-    return invoices.exclude(status=InvoiceStatus.DRAFT)
+    """The invoices a party pays: the one selector of a party's invoices (a partner's are its Partner Plan ones)."""
+    return invoices_of_party(party=membership.party)
 
 
 def _voucher_kinds(party) -> list[str]:

@@ -26,6 +26,7 @@ from billing.models import (
     RestrictionReason,
 )
 from billing.restrictions import LICENSE_KINDS
+from billing.selectors.invoices import party_invoices
 from clients.models import Client
 from core import clock
 from hub.models import Hub, PhoneNumber, Waba
@@ -162,8 +163,8 @@ LIST_FIELDS = ("id", "number", "kind", "status", "period_start", "period_end", "
 
 
 def issued_invoices(*, client: Client) -> QuerySet[Invoice]:
-    """The client's issued invoices (never drafts), newest first."""
-    return Invoice.objects.filter(client=client, number__isnull=False).exclude(status=InvoiceStatus.DRAFT)
+    """The client's issued invoices (never drafts): `party_invoices`, the same set the API and downloads use."""
+    return party_invoices(party=client)
 
 
 def invoice_page(

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from billing.models import Category, CreditAccount, Invoice, InvoiceKind, InvoiceStatus, MessageUsage, Restriction
 from billing.restrictions import LICENSE_KINDS
 from billing.selectors.clients import RestrictionNotice, restriction_notices
+from billing.selectors.invoices import party_invoices
 from clients.models import Client
 from core import clock
 from hub.models import Hub
@@ -38,11 +39,7 @@ USAGE_MONTHS = 6
 
 def plan_invoices(*, partner: Partner) -> QuerySet[Invoice]:
     """The partner's own issued Partner Plan invoices, newest first."""
-    return (
-        Invoice.objects.filter(partner=partner, kind=InvoiceKind.PARTNER_PLAN)
-        .exclude(status=InvoiceStatus.DRAFT)
-        .order_by("-period_start", "-id")
-    )
+    return party_invoices(party=partner).order_by("-period_start", "-id")
 
 
 def plan_invoice_get(*, partner: Partner, number: str) -> Invoice | None:
