@@ -113,9 +113,13 @@ def build_world(now: dt.datetime) -> tuple[list[tuple[str, str]], list[str], lis
     allowed, blocked = [], []
     for i, hub in enumerate(Hub.objects.select_related("credit_account").order_by("pk")):
         funded = i % 2 == 0
-        amount, kind = (Money("1000000.00", hub.currency), EntryKind.FUNDS_ADDED) if funded else (
-            Money("-1.000000", hub.currency),
-            EntryKind.USAGE,
+        amount, kind = (
+            (Money("1000000.00", hub.currency), EntryKind.FUNDS_ADDED)
+            if funded
+            else (
+                Money("-1.000000", hub.currency),
+                EntryKind.USAGE,
+            )
         )  # below 0.00 already, so the bench's debits queue no automatic top-up
         ledger_post(account=hub.credit_account, kind=kind, amount=amount, key=f"bench:{hub.pk}", occurred_at=now)
         (allowed if funded else blocked).append(hub.hub_id)
@@ -207,8 +211,16 @@ def wrk_run(*, port: int, script: str, duration: int, connections: int, threads:
     try:
         output = subprocess.run(
             [
-                "wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s",
-                "-s", handle.name, f"http://127.0.0.1:{port}",
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "--latency",
+                "--timeout",
+                "5s",
+                "-s",
+                handle.name,
+                f"http://127.0.0.1:{port}",
             ],  # fmt: skip
             capture_output=True,
             text=True,
@@ -334,7 +346,7 @@ def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime) -
     )
 
 
-def drop_database(database_url: str) -> None:
+def drop_database(database_url: str, db_name: str) -> None:
     from urllib.parse import urlsplit, urlunsplit
 
     import psycopg
@@ -343,7 +355,7 @@ def drop_database(database_url: str) -> None:
     connections.close_all()
     admin = urlunsplit(urlsplit(database_url)._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -360,7 +372,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("The load generator is wrk: apt-get install -y wrk")
-    bench_django(DB_NAME)
+    db_name = bench_django(DB_NAME)
     database_url = os.environ["DATABASE_URL"]
     from config.celery_app import app
 
@@ -370,7 +382,7 @@ def main() -> None:
 
     now = clock.now()
     numbers, allowed, blocked, key = build_world(now)
-    print(f"api load on PostgreSQL ({DB_NAME}): {HUBS} hubs ({len(allowed)} allowed, {len(blocked)} blocked), "
+    print(f"api load on PostgreSQL ({db_name}): {HUBS} hubs ({len(allowed)} allowed, {len(blocked)} blocked), "
           f"{len(numbers)} numbers, one service key; {os.cpu_count()} CPU core(s)")  # fmt: skip
     port = free_port()
     with redis_url() as cache_url:
@@ -391,7 +403,7 @@ def main() -> None:
                     usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
         finally:
             forget_cache_keys(cache_url)
-            drop_database(database_url)
+            drop_database(database_url, db_name)
     print("cleaned up: gunicorn stopped, bench database dropped, its cache keys deleted")
 
 
