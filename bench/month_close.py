@@ -419,7 +419,8 @@ def timed_run(counter: QueryCounter, steps) -> tuple:
     counter.counts.clear()
     counter.sql_seconds.clear()
     with time_machine.travel(RUN_AT), connection.execute_wrapper(counter):
-        profile = os.environ.get("BENCH_PROFILE")  # a file: cProfile of billing_run (pstats), to find where time goes
+        profile = os.environ.get("BENCH_PROFILE")  # a file: cProfile of the first billing_run (pstats)
+        profile = None if profile and os.path.exists(profile) else profile
         profiler = cProfile.Profile() if profile else None
         started = time.perf_counter()
         if profiler:
