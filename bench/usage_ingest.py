@@ -216,9 +216,7 @@ def main() -> None:
         f"{replayed} posted again"
     )
     floor = copy_floor(args.events)
-    print(
-        f"  floor (bare COPY)       {floor:>8,.0f} rows/s ({args.events:,} rows, copy of the table + indexes)"
-    )
+    print(f"  floor (bare COPY)       {floor:>8,.0f} rows/s ({args.events:,} rows, copy of the table + indexes)")
     for workers, rate in rates:
         print(f"  ratio, {workers} process(es)    {floor / rate:.1f}x the floor (target <= 2x)")
     profile_batch(numbers)
