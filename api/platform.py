@@ -18,7 +18,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.http.request import split_domain_port, validate_host
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.authentication import get_authorization_header
 from rest_framework.negotiation import BaseContentNegotiation
@@ -34,6 +34,7 @@ from api.models import ApiKey, ApiKeyKind
 from api.permissions import ServiceKey
 from api.platform_serializers import (
     PlatformErrorSerializer,
+    SendPermissionFeedSerializer,
     SendPermissionSerializer,
     UsageEventBatchSerializer,
     UsageEventsEnvelopeSerializer,
@@ -41,6 +42,7 @@ from api.platform_serializers import (
 )
 from billing.send_permission import CACHE_KEY as ANSWER_KEY
 from billing.send_permission import MISSING, hub_pk_cached, hub_pk_known, send_permission_cached
+from billing.send_permission_stream import PAGE_MAX, SendPermissionStreamError, send_permission_changes
 from billing.usage.ingest import usage_record_batch
 from ops.metrics import usage_events_count
 
@@ -240,7 +242,47 @@ class SendPermissionView(PlatformView):
         return Response({"allowed": False, "reasons": permission.reasons})
 
 
+class SendPermissionFeedView(PlatformView):
+    @extend_schema(
+        operation_id="send_permissions_feed",
+        tags=[PLATFORM_TAG],
+        summary="Every hub's send permission: a snapshot, then the changes since a sequence number",
+        description=(
+            "Keep your own copy instead of asking per message. Without `since`: the snapshot (every hub blocked "
+            "now; any other hub may send) and the sequence number to follow from. With `since`: the changes after "
+            "it, in commit order per hub, each a hub's whole answer (apply the latest per hub). A `since` older than "
+            "the history kept gets the snapshot again (`snapshot` true). The same entries are on the Redis Stream "
+            "`send-permissions:stream` (entry id `<seq>-0`, fields hub_id, allowed 1/0, reasons JSON)."
+        ),
+        parameters=[
+            OpenApiParameter("since", int, description="The `seq` of your last answer."),
+            OpenApiParameter(
+                "limit", int, description=f"At most this many changes (1–{PAGE_MAX}, default {PAGE_MAX})."
+            ),
+        ],
+        responses={200: SendPermissionFeedSerializer, 400: OpenApiResponse(PlatformErrorSerializer), **ERRORS},
+    )
+    def get(self, request):
+        limit = request.query_params.get("limit", str(PAGE_MAX))
+        if not limit.isdigit() or not 1 <= int(limit) <= PAGE_MAX:
+            return error_response(
+                code="invalid",
+                message=_("limit must be a whole number from 1 to %(max)s.") % {"max": PAGE_MAX},
+                http_status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            feed = send_permission_changes(since=request.query_params.get("since"), limit=int(limit))
+        except SendPermissionStreamError:
+            return error_response(
+                code="invalid",
+                message=_("since must be a sequence number from an earlier answer."),
+                http_status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response({"seq": feed.seq, "snapshot": feed.snapshot, "more": feed.more, "entries": feed.entries})
+
+
 usage_events = UsageEventsView.as_view()
+send_permissions_feed = SendPermissionFeedView.as_view()
 send_permission = SendPermissionView.as_view()
 
 

@@ -81,6 +81,25 @@ class SendPermissionSerializer(serializers.Serializer):
     reasons = SendPermissionReasonSerializer(many=True, required=False, help_text=_("Only when not allowed."))
 
 
+class SendPermissionChangeSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(required=False, help_text=_("The change's sequence number (changes only)."))
+    hub_id = serializers.CharField()
+    allowed = serializers.BooleanField()
+    reasons = SendPermissionReasonSerializer(many=True, help_text=_("Empty when allowed."))
+
+
+class SendPermissionFeedSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(help_text=_("Ask `since` this number next time."))
+    snapshot = serializers.BooleanField(
+        help_text=_(
+            "True: `entries` are every hub blocked now (any other hub may send): replace your copy. "
+            "False: `entries` are the changes after `since`, in order: apply each hub's latest."
+        )
+    )
+    more = serializers.BooleanField(help_text=_("More changes wait: ask again with `since` = `seq` at once."))
+    entries = SendPermissionChangeSerializer(many=True)
+
+
 class PlatformErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()

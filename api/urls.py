@@ -33,6 +33,7 @@ if find_spec("api.platform") is not None:  # the messaging platform's endpoints 
         v1 += [
             path("usage-events", platform.usage_events, name="usage-events"),
             path("hubs/<str:hub_id>/send-permission", platform.send_permission, name="send-permission"),
+            path("send-permissions", platform.send_permissions_feed, name="send-permissions"),
         ]
 
 urlpatterns = [

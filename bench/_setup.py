@@ -8,12 +8,18 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bench_django(db_name: str) -> None:
-    """Point Django at a fresh database `db_name` on the DATABASE_URL server (PostgreSQL), migrate it."""
+def bench_django(db_name: str) -> str:
+    """Point Django at a fresh database on the DATABASE_URL server (PostgreSQL), migrate it; return its name.
+
+    The name is `db_name` followed by DATABASE_URL's own database name (hubportal_bench_api_hp_perf for
+    DATABASE_URL=…/hp_perf): developers sharing the server each have their own, and never drop another's."""
     url = os.environ.get("DATABASE_URL")
     if not url or not url.startswith(("postgres://", "postgresql://")):
         sys.exit("The benchmarks run on PostgreSQL: set DATABASE_URL=postgres://… (or use `make bench`).")
     parts = urlsplit(url)
+    own = parts.path.strip("/")
+    if own and own != "postgres":
+        db_name = f"{db_name}_{own}"
     os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{db_name}"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     sys.path.insert(0, str(ROOT))
@@ -29,9 +35,16 @@ def bench_django(db_name: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    return db_name
 
 
 def peak_rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def admin_url() -> str:
+    """The DATABASE_URL server's maintenance database (to drop a bench database)."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(parts._replace(path="/postgres"))

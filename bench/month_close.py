@@ -11,8 +11,10 @@ Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python
 """
 
 import argparse
+import cProfile
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -417,8 +419,16 @@ def timed_run(counter: QueryCounter, steps) -> tuple:
     counter.counts.clear()
     counter.sql_seconds.clear()
     with time_machine.travel(RUN_AT), connection.execute_wrapper(counter):
+        profile = os.environ.get("BENCH_PROFILE")  # a file: cProfile of the first billing_run (pstats)
+        profile = None if profile and os.path.exists(profile) else profile
+        profiler = cProfile.Profile() if profile else None
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         report = billing_run(day=RUN_DAY)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
         seconds = time.perf_counter() - started
     return report, seconds
 
@@ -435,9 +445,10 @@ def pdf_hub_close():
 
     from billing.invoicing.month_close import month_close
     from billing.ledger import Posting, entry_ids_reserve, ledger_post_many
+    from billing.models import MessageUsage
     from billing.onboarding import hub_open, number_onboard
     from clients.models import Client
-    from hub.models import LicenseTier, MessageUsage
+    from hub.models import LicenseTier
     from hub.services import waba_create
     from partners.models import Partner
 

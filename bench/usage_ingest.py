@@ -1,6 +1,9 @@
 """Ingest 200,000 message status events through the usage service on PostgreSQL.
 
-Prints events per second, queries per batch and peak memory. Target: >= 10,000 events/s on a 2-core machine.
+Prints events per second for 1 and 2 processes, queries per batch and peak memory, beside its own floor measured in
+the same run: a bare COPY of as many rows of the same width (the rows the run wrote) into a copy of the usage table
+with the same indexes (CREATE TABLE … (LIKE billing_messageusage INCLUDING ALL)), and the ratio. Then a cProfile of
+one batch: where the time goes. Target (issue 14): within 2x the floor.
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/usage_ingest.py [--events N]
 """
 
@@ -106,6 +109,60 @@ def timed_ingest(batches, workers: int) -> tuple[int, float]:
     return accepted, time.perf_counter() - started
 
 
+def copy_floor(rows: int) -> float:
+    """Rows per second of a bare COPY of `rows` usage rows (read back from the table, so the same width) into a
+    fresh copy of the usage table with the same indexes and constraints (no foreign keys), in one transaction."""
+    import io
+
+    from django.db import connection
+
+    from billing.models import MessageUsage
+
+    table = MessageUsage._meta.db_table
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY (SELECT * FROM {table} LIMIT {int(rows)}) TO STDOUT") as copy:  # noqa: S608
+            for chunk in copy:
+                buffer.write(chunk)
+        cursor.execute("DROP TABLE IF EXISTS bench_usage_floor")
+        cursor.execute(f"CREATE TABLE bench_usage_floor (LIKE {table} INCLUDING ALL)")
+    data = buffer.getvalue()
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy("COPY bench_usage_floor FROM STDIN") as copy:
+            for i in range(0, len(data), 1 << 20):
+                copy.write(data[i : i + (1 << 20)])
+        cursor.execute("SELECT count(*) FROM bench_usage_floor")
+        (copied,) = cursor.fetchone()
+    elapsed = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_usage_floor")
+    return copied / elapsed
+
+
+def profile_batch(numbers) -> None:
+    """cProfile of one batch of new events through usage_record_batch: the top functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    import time_machine
+
+    from billing.usage.ingest import usage_record_batch
+
+    batch = list(events(numbers, BATCH, offset=10_000_000))
+    profiler = cProfile.Profile()
+    with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
+        profiler.enable()
+        usage_record_batch(events=batch)
+        profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(15)
+    print("  one batch under cProfile (top 15 by own time):")
+    print("\n".join("    " + line for line in out.getvalue().splitlines() if line.strip())[:6000])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
@@ -128,14 +185,15 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from billing.audit import ledger_audit
+    from billing.models import MessageUsage
     from billing.usage.ingest import usage_record_batch
-    from hub.models import MessageUsage
 
     numbers = build_world()
     print(
         f"usage ingest on PostgreSQL: {args.events:,} events per run in batches of {BATCH} "
         f"across {HUBS} hubs / {HUBS * NUMBERS_PER_HUB} numbers"
     )
+    rates = []
     for run, workers in enumerate(args.workers):
         all_events = list(events(numbers, args.events, offset=run * args.events))
         batches = [all_events[i : i + BATCH] for i in range(0, len(all_events), BATCH)]
@@ -146,6 +204,7 @@ def main() -> None:
             usage_record_batch(events=batches[0])
         accepted, elapsed = timed_ingest(batches[1:], workers)
         ingested = len(all_events) - BATCH
+        rates.append((workers, ingested / elapsed))
         print(
             f"  {workers} process(es): {ingested / elapsed:>8,.0f} ev/s ({accepted:,} accepted in {elapsed:.2f} s; "
             f"{len(probe)} queries per batch)  target >= 10,000"
@@ -156,6 +215,11 @@ def main() -> None:
         f"  replay of 10 batches:   {10 * BATCH / (time.perf_counter() - started):>8,.0f} events/s checked, "
         f"{replayed} posted again"
     )
+    floor = copy_floor(args.events)
+    print(f"  floor (bare COPY)       {floor:>8,.0f} rows/s ({args.events:,} rows, copy of the table + indexes)")
+    for workers, rate in rates:
+        print(f"  ratio, {workers} process(es)    {floor / rate:.1f}x the floor (target <= 2x)")
+    profile_batch(numbers)
     print(f"  usage rows              {MessageUsage.objects.count():,}")
     print(f"  peak memory (RSS)       {peak_rss_mib():.0f} MiB (this process)")
     violations = ledger_audit()

@@ -7,6 +7,7 @@ es "1 de diciembre de 2026".
 """
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
 from babel import Locale
@@ -126,8 +127,13 @@ def month(value: dt.date | dt.datetime | None, *, language: str | None = None, s
     """A billing month: "November 2026" (en), "November 2026" (de), "novembro de 2026" (pt-BR)."""
     if value is None or value == "":
         return ""
-    locale, base = babel_locale(language), _base(language)
-    the_day = _as_date(value, dt.UTC)
+    return _month(_as_date(value, dt.UTC).replace(day=1), babel_locale(language), short)
+
+
+@functools.lru_cache(maxsize=4096)
+def _month(the_day: dt.date, locale: str, short: bool) -> str:
+    """Memoised: a month close writes a month's name on ~10,000 license lines, ~0.15 ms of Babel each."""
+    base = locale.split("_")[0]
     if short:
         return babel_dates.format_skeleton("yMMM", the_day, locale=locale)
     if base in MONTH_PATTERNS:

@@ -8,6 +8,8 @@ and dates by billing.formats in that language. Its lines and tax note were writt
 """
 
 import datetime as dt
+import functools
+from contextvars import ContextVar
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
@@ -17,7 +19,12 @@ from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
-from xhtml2pdf import pisa
+from reportlab.lib.colors import HexColor
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfbase.ttfonts import TTFont
+from xhtml2pdf import pisa, xhtml2pdf_reportlab
+from xhtml2pdf.builders.printmarks import MarkedCanvas
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing import formats
@@ -30,6 +37,78 @@ from core.company import brazil_tax_id_display
 
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order.
 STAMPS = {InvoiceStatus.PAID: gettext_noop("PAID"), InvoiceStatus.VOID: gettext_noop("VOID")}
+
+
+# "Page X of Y" drawn on the canvas (see PageTotalCanvas): where templates/pdf/invoice.html's footer frame puts
+# its right-hand cell's first line (A4, 1.7 cm right margin, footer frame 0.9 cm + 1.1 cm from the bottom).
+FOOTER_RIGHT_X = 595.2756 - 48.189  # points
+FOOTER_BASELINE_Y = 48.75
+FOOTER_FONT = "InvoiceFooterDejaVuSans"  # the template's DejaVu Sans, registered once per process (footer_font)
+FOOTER_FONT_SIZE = 7
+FOOTER_COLOR = HexColor("#616e7c")
+PAGE_TOTAL_FORM = "invoicePageTotal"
+# The footer's page label of the render under way, set by invoice_pdf_render for the canvas to draw.
+_page_label: ContextVar[tuple[str, str] | None] = ContextVar("invoice_page_label", default=None)
+
+
+class PageTotalCanvas(MarkedCanvas):
+    """Page X of Y in ONE layout pass. xhtml2pdf's <pdf:pagecount> lays the whole document out twice (multiBuild)
+    to learn the total, which was a third of an invoice's render time. Here each page draws "Page X of " and a
+    reference to a form XObject; the form (the total) is written once when the document is saved, when the
+    total is known (PDF allows the forward reference). Only while an invoice render has set its page label;
+    any other xhtml2pdf document renders as before."""
+
+    def showPage(self):
+        if labels := _page_label.get():
+            footer_font()
+            before, after = labels
+            page = self.getPageNumber()
+            text = before % {"page": page}
+            digits = stringWidth(str(page), FOOTER_FONT, FOOTER_FONT_SIZE)  # the total has as many digits, mostly
+            tail = stringWidth(after, FOOTER_FONT, FOOTER_FONT_SIZE)
+            x = FOOTER_RIGHT_X - tail - digits - stringWidth(text, FOOTER_FONT, FOOTER_FONT_SIZE)
+            self.saveState()
+            self.setFont(FOOTER_FONT, FOOTER_FONT_SIZE)
+            self.setFillColor(FOOTER_COLOR)
+            self.drawString(x, FOOTER_BASELINE_Y, text)
+            self.saveState()
+            self.translate(x + stringWidth(text, FOOTER_FONT, FOOTER_FONT_SIZE), FOOTER_BASELINE_Y)
+            self.doForm(PAGE_TOTAL_FORM)
+            self.restoreState()
+            if after:
+                self.drawRightString(FOOTER_RIGHT_X, FOOTER_BASELINE_Y, after)
+            self.restoreState()
+        super().showPage()
+
+    def save(self):
+        if _page_label.get():
+            total = self.getPageNumber() - 1  # showPage has moved on to the page after the last one
+            self.beginForm(PAGE_TOTAL_FORM, lowerx=0, lowery=-3, upperx=60, uppery=10)
+            self.setFont(FOOTER_FONT, FOOTER_FONT_SIZE)
+            self.setFillColor(FOOTER_COLOR)
+            self.drawString(0, 0, str(total))
+            self.endForm()
+        super().save()
+
+
+@functools.cache
+def footer_font() -> str:
+    """Register the footer's font with ReportLab once per process (parsing a TTF file is ~7 ms)."""
+    pdfmetrics.registerFont(TTFont(FOOTER_FONT, str(font_dir() / "DejaVuSans.ttf")))
+    return FOOTER_FONT
+
+
+# xhtml2pdf makes its documents' canvas from this name (PmlBaseDoc._makeCanvas) and has no argument for it; the
+# subclass behaves exactly like MarkedCanvas outside an invoice render (no page label set).
+xhtml2pdf_reportlab.MarkedCanvas = PageTotalCanvas
+
+
+def page_labels() -> tuple[str, str]:
+    """The footer's "Page X of Y" in the active language, split around the total: ("Page %(page)s of ", "").
+    The catalogs' existing entry (the template's former <pdf:pagecount> footer) is reused."""
+    label = gettext("Page <pdf:pagenumber> of <pdf:pagecount>")
+    before, _, after = label.partition("<pdf:pagecount>")
+    return before.replace("%", "%%").replace("<pdf:pagenumber>", "%(page)s"), after
 
 
 class InvoicePdfError(Exception):
@@ -164,18 +243,28 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
         raise InvoicePdfError(f"Invoice {invoice.pk} is a draft: only an issued invoice has a PDF.")
     with translation.override(invoice.language):
         html = render_to_string("pdf/invoice.html", invoice_pdf_context(invoice))
+        labels = page_labels()
+    # The EN 16931 XML (Factur-X) goes inside the PDF it is rendered into, so every stored PDF is an e-invoice.
+    return einvoice_embed(invoice_html_pdf(html=html, labels=labels, number=invoice.number), invoice=invoice)
+
+
+def invoice_html_pdf(*, html: str, labels: tuple[str, str], number: str) -> bytes:
+    """The rendered invoice template as a PDF, in one layout pass, "Page X of Y" drawn with `labels`
+    (page_labels() in the invoice's language)."""
     output = BytesIO()
     # Local reads confined to the fonts, no network: the template is ours, but the billed company's name is not.
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
-    result = pisa.CreatePDF(
-        html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy
-    )
+    token = _page_label.set(labels)
+    try:
+        result = pisa.CreatePDF(
+            html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy
+        )
+    finally:
+        _page_label.reset(token)
     if result.err:
         problems = "; ".join(str(entry[2]) for entry in result.log if entry[0] == "error") or "see the xhtml2pdf log"
-        raise InvoicePdfError(
-            f"xhtml2pdf reported {result.err} error(s) rendering invoice {invoice.number}: {problems}"
-        )
-    return einvoice_embed(output.getvalue(), invoice=invoice)
+        raise InvoicePdfError(f"xhtml2pdf reported {result.err} error(s) rendering invoice {number}: {problems}")
+    return output.getvalue()
 
 
 def invoice_pdf_store(*, invoice: Invoice) -> bytes:

@@ -8,11 +8,13 @@ failed or voided) and by a beat sweep; so once payments are received and applied
 """
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
+from redis.exceptions import RedisError
 
 from billing.models import (
     BLOCKS_OF,
@@ -25,9 +27,11 @@ from billing.models import (
     RestrictionReason,
 )
 from billing.send_permission import send_permission_forget
+from billing.send_permission_stream import send_permission_publish
 from billing.sql import one_of
 from core import clock
 
+log = logging.getLogger(__name__)
 LICENSE_KINDS = (InvoiceKind.LICENSE, InvoiceKind.LICENSE_NEW_NUMBERS)
 LIFTED_BECAUSE = {
     RestrictionReason.CREDIT_BALANCE_DEPLETED: "Credit balance is above 0.00 again",
@@ -150,7 +154,18 @@ def _announce(changes: RestrictionChanges) -> None:
     """Tell whoever caches the answer to "may this hub send?" that it changed, once the transaction commits."""
     hub_ids = {r.hub_id for r in changes.started + changes.lifted if r.hub_id}
     if hub_ids:
-        transaction.on_commit(lambda: send_permission_forget(hub_ids=hub_ids))
+        transaction.on_commit(lambda: _announce_committed(hub_ids))
+
+
+def _announce_committed(hub_ids: set[int]) -> None:
+    send_permission_forget(hub_ids=hub_ids)
+    # After the cache is cleared, so a platform that reads the change and asks directly gets the new answer. The
+    # money event has committed: a Redis outage is logged, not raised into its caller (the platform's next
+    # snapshot, GET /api/v1/send-permissions, is always right).
+    try:
+        send_permission_publish(hub_ids=hub_ids)
+    except (RedisError, DatabaseError):
+        log.exception("Could not publish the send permission of hubs %s to the stream", sorted(hub_ids))
 
 
 def restrictions_on_balances(*, accounts: Iterable[CreditAccount]) -> RestrictionChanges:

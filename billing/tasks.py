@@ -75,6 +75,15 @@ DELIVERY_TASK = {
 }  # fmt: skip
 
 
+@shared_task(name="billing.queue_each", acks_late=True, time_limit=10 * 60)
+def queue_each_task(task_name: str, ids: list[int]) -> int:
+    """One task per id, sent from a worker (billing.queue.enqueue_each_on_commit): the job that issued the invoices
+    sends one message. Redelivered after a worker crash, it sends duplicates, which find their work done."""
+    from billing.queue import send_each
+
+    return send_each(task_name, ids)
+
+
 @shared_task(name="billing.deliver_invoice", **DELIVERY_TASK)
 def invoice_deliver_task(self, invoice_id: int) -> bool:
     """Email one issued invoice with its PDF to the billing email, once (billing/delivery.py)."""

@@ -334,3 +334,18 @@ def test_invoice_pdf_command_refuses_an_unknown_number(tmp_path):
     with pytest.raises(CommandError, match="^No invoice or credit note numbered INV-2026-999999.$"):
         call_command("invoice_pdf", "INV-2026-999999", output=str(tmp_path / "x.pdf"))
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_every_page_says_its_number_and_the_total_from_one_layout_pass():
+    # given a document long enough for three pages, laid out once (no <pdf:pagecount>, no second pass)
+    from billing.pdf import invoice_html_pdf
+
+    body = "".join(f"<p>Row {n}</p>" for n in range(110))
+    data = invoice_html_pdf(html=f"<html><body>{body}</body></html>", labels=("Seite %(page)s von ", ""), number="X")
+    pages = PdfReader(io.BytesIO(data)).pages
+    # then each page carries its own number and the total, which was only known at the end
+    assert len(pages) == 3
+    texts = [" ".join(page.extract_text().split()) for page in pages]
+    assert "Seite 1 von 3" in texts[0]
+    assert "Seite 2 von 3" in texts[1]
+    assert "Seite 3 von 3" in texts[2]

@@ -1,0 +1,147 @@
+"""Every change of a hub's send permission, pushed to the messaging platform on a Redis Stream, so the platform
+keeps its own copy and never asks per message.
+
+Each entry is a hub's *whole* answer after a change (hub id, allowed, reasons), under a sequence number: the
+stream entry's id is "<seq>-0", seq from one INCR, both written by one Lua script (atomic, so ids only grow).
+Commit order per hub: the entry is written after the change commits (billing.restrictions._announce), in a
+short transaction holding a per-hub advisory lock, reading the hub's answer then; two publications for one hub
+are serialised by the lock and each reads after its own commit, so the hub's LAST entry is always its current
+answer (a late publisher reads the newer state). Entries are idempotent states, so replaying is harmless.
+
+`send_permission_changes(since=SEQ)` serves GET /api/v1/send-permissions: the entries after SEQ, or the full
+snapshot (every blocked hub) when SEQ is absent or older than the stream still holds (it is trimmed to
+STREAM_MAXLEN entries).
+"""
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from billing.models import Blocks, Restriction
+from hub.models import Hub
+
+STREAM_KEY = "send-permissions:stream"
+SEQ_KEY = "send-permissions:seq"
+STREAM_MAXLEN = 1_000_000  # ~weeks of changes; an older `since` gets the snapshot
+ADVISORY_LOCK_CLASS = 7214  # pg_advisory_xact_lock(class, hub_pk): this module's lock space
+PAGE_MAX = 1000
+_XADD = """
+local seq = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'hub_id', ARGV[2], 'allowed', ARGV[3],
+           'reasons', ARGV[4], 'committed_at', ARGV[5])
+return seq
+"""
+_client: redis.Redis | None = None
+
+
+class SendPermissionStreamError(Exception):
+    """A `since` that is not a sequence number."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    seq: int  # the sequence number to ask `since` next time
+    snapshot: bool
+    entries: list[dict]  # changes (snapshot=False) or the blocked hubs (snapshot=True)
+    more: bool = False
+
+
+def stream_client() -> redis.Redis | None:
+    """The Redis the stream lives on (settings.REDIS_URL); None without one (`make run` without services)."""
+    global _client
+    if _client is None and settings.REDIS_URL:
+        _client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    return _client
+
+
+def _answers(hub_pks: list[int]) -> dict[int, list[dict]]:
+    rows = Restriction.objects.filter(
+        hub_id__in=hub_pks, blocks=Blocks.OUTBOUND_MESSAGING, lifted_at__isnull=True
+    ).values_list("hub_id", "reason", "detail", "started_at")
+    answers: dict[int, list[dict]] = {pk: [] for pk in hub_pks}
+    for hub_pk, reason, detail, started_at in rows.order_by("hub_id", "started_at", "id"):
+        answers[hub_pk].append({"reason": reason, "detail": detail, "since": started_at.isoformat()})
+    return answers
+
+
+def send_permission_publish(*, hub_ids: Iterable[int]) -> list[int]:
+    """Publish the current answer of each hub (primary keys) to the stream; return the sequence numbers.
+    Called on commit of a change. Hubs are locked in key order (no deadlock between two publishers)."""
+    client = stream_client()
+    hub_pks = sorted(set(hub_ids))
+    if client is None or not hub_pks:
+        return []
+    script = client.register_script(_XADD)
+    seqs = []
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for hub_pk in hub_pks:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, hub_pk])
+            cursor.execute("SELECT now()")
+            (now,) = cursor.fetchone()
+        public_ids = dict(Hub.objects.filter(pk__in=hub_pks).values_list("pk", "hub_id"))
+        answers = _answers(hub_pks)
+        pipe = client.pipeline(transaction=False)
+        for hub_pk in hub_pks:
+            reasons = answers[hub_pk]
+            args = [STREAM_MAXLEN, public_ids[hub_pk], "0" if reasons else "1", json.dumps(reasons), now.isoformat()]
+            script(keys=[STREAM_KEY, SEQ_KEY], args=args, client=pipe)
+        seqs = [int(seq) for seq in pipe.execute()]
+    return seqs
+
+
+def _entry(entry_id: str, fields: dict) -> dict:
+    return {
+        "seq": int(entry_id.split("-", 1)[0]),
+        "hub_id": fields["hub_id"],
+        "allowed": fields["allowed"] == "1",
+        "reasons": json.loads(fields["reasons"]),
+    }
+
+
+def send_permission_snapshot() -> Changes:
+    """Every hub blocked now, with the sequence number to follow the stream from. The number is read before the
+    database: a change committed meanwhile is both in the snapshot and replayed after it (harmless, idempotent)."""
+    client = stream_client()
+    seq = int(client.get(SEQ_KEY) or 0) if client is not None else 0
+    blocked = sorted(
+        set(
+            Restriction.objects.filter(
+                blocks=Blocks.OUTBOUND_MESSAGING, lifted_at__isnull=True, hub_id__isnull=False
+            ).values_list("hub_id", flat=True)
+        )
+    )
+    answers = _answers(blocked)
+    public_ids = dict(Hub.objects.filter(pk__in=blocked).values_list("pk", "hub_id"))
+    entries = [
+        {"hub_id": public_ids[pk], "allowed": False, "reasons": answers[pk]}
+        for pk in sorted(blocked, key=lambda pk: public_ids[pk])
+    ]
+    return Changes(seq=seq, snapshot=True, entries=entries)
+
+
+def send_permission_changes(*, since: str | None, limit: int = PAGE_MAX) -> Changes:
+    """The changes after sequence number `since` (at most `limit`), or the snapshot when `since` is None or
+    older than what the stream still holds."""
+    if since is None:
+        return send_permission_snapshot()
+    if not since.isdigit() or len(since) > 18:
+        raise SendPermissionStreamError(f"since must be a sequence number (digits), not {since!r}.")
+    client = stream_client()
+    if client is None:
+        return send_permission_snapshot()
+    after = int(since)
+    first = client.xrange(STREAM_KEY, count=1)
+    current = int(client.get(SEQ_KEY) or 0)
+    oldest = int(first[0][0].split("-", 1)[0]) if first else current + 1
+    if after > current or (after + 1 < oldest and after < current):
+        return send_permission_snapshot()  # trimmed away (or a number we never gave out): start over
+    rows = client.xrange(STREAM_KEY, min=f"({after}-0", count=limit + 1)
+    entries = [_entry(entry_id, fields) for entry_id, fields in rows[:limit]]
+    return Changes(
+        seq=entries[-1]["seq"] if entries else after, snapshot=False, entries=entries, more=len(rows) > limit
+    )
