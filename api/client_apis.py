@@ -105,6 +105,17 @@ class NewestFirst(CursorPagination):
     max_page_size = 500
     ordering = "-id"
 
+    def decode_cursor(self, request):
+        """DRF's cursor, whose position must be an id: a forged one (p=abc) is "Invalid cursor" (404), not a crash."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and not _is_id(cursor.position):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+def _is_id(position: str) -> bool:
+    return position.isascii() and position.isdigit() and int(position) < 2**63
+
 
 class PdfRenderer(BaseRenderer):
     media_type = "application/pdf"
