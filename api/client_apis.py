@@ -60,12 +60,19 @@ _ERROR_TEXT = {
     503: "Stripe cannot be reached just now; nothing was charged twice. `Retry-After` says when to send the same "
     "request (same Idempotency-Key) again.",
     429: "Too many requests for this key; `Retry-After` says in how many seconds to try again.",
+    413: "The request body is larger than the API reads (2.5 MB).",
+    415: "The body is not sent as `Content-Type: application/json`.",
 }
+BODY_ERRORS = (400, 413, 415)  # what any operation with a request body may answer about the body itself
 
 
 def errors(*codes: int) -> dict:
-    """The error responses an operation may give, each in the one error shape (401, 403 and 429 always)."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in (401, 403, 429, *codes)}
+    """The error responses an operation may give, each in the one error shape (401, 403 and 429 always, and 400: a
+    query parameter holding a NUL byte is refused on every operation)."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
+        for code in sorted({400, 401, 403, 429, *codes})
+    }
 
 
 def reference_or_404(value: str, pattern: re.Pattern) -> str:
@@ -318,7 +325,7 @@ class NumberList(generics.ListAPIView):
         tags=["client"],
         request=NumberOnboardSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: PhoneNumberSerializer, **errors(400, 409, 422)},
+        responses={201: PhoneNumberSerializer, **errors(*BODY_ERRORS, 409, 422)},
     )
     @idempotent
     def post(self, request):
@@ -365,7 +372,7 @@ class TopUp(APIView):
         tags=["client"],
         request=TopUpSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TopUpResultSerializer, **errors(400, 404, 409, 422, 503)},
+        responses={201: TopUpResultSerializer, **errors(*BODY_ERRORS, 404, 409, 422, 503)},
     )
     @idempotent
     def post(self, request, hub_id: str):

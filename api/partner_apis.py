@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.client_apis import (
+    BODY_ERRORS,
     INVOICE_NUMBER,
     PDF_RESPONSE,
     InvoicePdfView,
@@ -143,7 +144,7 @@ class PartnerClientList(generics.GenericAPIView):
     @extend_schema(
         tags=["partner"],
         request=ClientOnboardSerializer,
-        responses={201: OnboardedClientSerializer, **errors(400, 409)},
+        responses={201: OnboardedClientSerializer, **errors(*BODY_ERRORS, 409)},
     )
     def post(self, request):
         """Onboard a client under the partner. Refused (409, with the reason) while onboarding is blocked by an

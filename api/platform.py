@@ -154,8 +154,13 @@ class PlatformView(APIView):
 
 
 ERRORS = {
+    400: OpenApiResponse(PlatformErrorSerializer, description="Malformed: a field, or a query parameter with a NUL."),
     401: OpenApiResponse(PlatformErrorSerializer, description="No key, or an unknown or revoked one."),
     403: OpenApiResponse(PlatformErrorSerializer, description="Not the messaging platform's service key."),
+}
+BODY_ERRORS = {
+    413: OpenApiResponse(PlatformErrorSerializer, description="The body is larger than 2.5 MB."),
+    415: OpenApiResponse(PlatformErrorSerializer, description="The body is not sent as application/json."),
 }
 
 
@@ -173,8 +178,9 @@ class UsageEventsView(PlatformView):
         request=UsageEventBatchSerializer,
         responses={
             200: UsageEventsResultSerializer,
-            400: OpenApiResponse(PlatformErrorSerializer, description="Malformed, too large or all events invalid."),
             **ERRORS,
+            400: OpenApiResponse(PlatformErrorSerializer, description="Malformed, too large or all events invalid."),
+            **BODY_ERRORS,
         },
     )
     def post(self, request):

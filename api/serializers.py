@@ -81,7 +81,9 @@ class PartnerInvoiceFilterSerializer(serializers.Serializer):
         choices=[(s, label) for s, label in InvoiceStatus.choices if s != InvoiceStatus.DRAFT], required=False
     )
     period = serializers.RegexField(
-        r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$", required=False, help_text=_("YYYY-MM: invoices whose period starts that month.")
+        r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text=_("YYYY-MM: invoices whose period starts that month."),
     )
 
 

@@ -1,6 +1,7 @@
 """import_usage reads every line of any file to its end: each line is recorded or reported by number with its reason,
 and the summary is printed (issue 11). Each line below once crashed the command and lost its batch."""
 
+# ruff: noqa: F811  -- the fixtures of test_import_usage (number, now, rate_card) are imported to be used here
 import json
 from io import StringIO
 
