@@ -64,6 +64,7 @@ _ERROR_TEXT = {
     415: "The body is not sent as `Content-Type: application/json`.",
 }
 BODY_ERRORS = (400, 413, 415)  # what any operation with a request body may answer about the body itself
+PAGING_PARAMETERS = {"page", "page_size", "cursor", "format"}  # read by the paginators and renderers, not filters
 
 
 def errors(*codes: int) -> dict:
@@ -94,19 +95,45 @@ def id_parameter(name: str, description: str) -> OpenApiParameter:
 
 
 def query(serializer_class, request) -> dict:
-    """The query string parsed and validated by a serializer (400 in the error shape when it does not fit)."""
+    """The query string parsed and validated by a serializer (400 in the error shape when it does not fit). A filter
+    sent empty (?hub=) is refused, not read as absent; so is an unknown parameter (a misspelt filter would otherwise
+    answer with everything)."""
+    fields = set(serializer_class().fields)
+    problems = {name: [_("This field may not be blank.")] for name in fields if request.query_params.get(name) == ""}
+    problems |= {
+        name: [_("Unknown query parameter.")] for name in request.query_params if name not in fields | PAGING_PARAMETERS
+    }
+    if problems:
+        raise ValidationError(problems)
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-class Pages(PageNumberPagination):
+class StrictPageSize:
+    """`page_size`, when sent, must be a whole number from 1 (DRF would silently use the default for "abc")."""
+
+    def get_page_size(self, request):
+        sent = request.query_params.get(self.page_size_query_param)
+        if sent is not None and not (sent.isascii() and sent.isdigit() and sent.strip("0")):
+            raise ValidationError({self.page_size_query_param: [_("Enter a whole number from 1.")]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in (self.page_size_query_param, "page"):
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+        return parameters
+
+
+class Pages(StrictPageSize, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(StrictPageSize, CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
