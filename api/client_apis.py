@@ -17,6 +17,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from api.errors import Conflict, StripeUnreachable, Unprocessable
@@ -94,6 +95,10 @@ def id_parameter(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, OpenApiTypes.INT, OpenApiParameter.PATH, description=description)
 
 
+class NoFilters(Serializer):
+    """The query of an operation that takes no filter (only paging and format)."""
+
+
 def query(serializer_class, request) -> dict:
     """The query string parsed and validated by a serializer (400 in the error shape when it does not fit). A filter
     sent empty (?hub=) is refused, not read as absent; so is an unknown parameter (a misspelt filter would otherwise
@@ -132,6 +137,11 @@ class Pages(StrictPageSize, PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_number(self, request, paginator):
+        if request.query_params.get(self.page_query_param) == "":  # DRF would read ?page= as the first page
+            raise NotFound(_("Invalid page."))
+        return super().get_page_number(request, paginator)
+
 
 class NewestFirst(StrictPageSize, CursorPagination):
     page_size = 100
@@ -168,6 +178,7 @@ class InvoicePdfView(APIView):
     invoices_of: Callable[[Request], QuerySet[Invoice]]  # the key's own invoices (client or partner)
 
     def get(self, request, number: str):
+        query(NoFilters, request)
         number = reference_or_404(number, INVOICE_NUMBER)
         invoice = get_object_or_404(type(self).invoices_of(request).exclude(status=InvoiceStatus.DRAFT), number=number)
         data = invoice_pdf_bytes(invoice=invoice)

@@ -16,6 +16,7 @@ from api.client_apis import (
     INVOICE_NUMBER,
     PDF_RESPONSE,
     InvoicePdfView,
+    NoFilters,
     Pages,
     errors,
     filter_invoices,
@@ -138,6 +139,7 @@ class PartnerClientList(generics.GenericAPIView):
     def get(self, request):
         """The partner's clients with this month's usage, credit balance, License / Month Closing Invoice state
         (paid, pending, unpaid) and active restrictions."""
+        query(NoFilters, request)
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PartnerClientSerializer(clients_overview(page), many=True).data)
 
