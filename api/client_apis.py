@@ -129,6 +129,8 @@ class StrictPageSize:
         for parameter in parameters:
             if parameter["name"] in (self.page_size_query_param, "page"):
                 parameter["schema"] = {**parameter["schema"], "minimum": 1}
+            elif parameter["name"] == "cursor":  # as the API wrote it in `next` / `previous`: URL-safe base64
+                parameter["schema"] = {**parameter["schema"], "pattern": "^[A-Za-z0-9+/=_-]+$"}
         return parameters
 
 
