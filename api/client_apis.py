@@ -17,6 +17,7 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from api.errors import Conflict, StripeUnreachable, Unprocessable
@@ -62,12 +63,20 @@ _ERROR_TEXT = {
     503: "Stripe cannot be reached just now; nothing was charged twice. `Retry-After` says when to send the same "
     "request (same Idempotency-Key) again.",
     429: "Too many requests for this key; `Retry-After` says in how many seconds to try again.",
+    413: "The request body is larger than the API reads (2.5 MB).",
+    415: "The body is not sent as `Content-Type: application/json`.",
 }
+BODY_ERRORS = (400, 413, 415)  # what any operation with a request body may answer about the body itself
+PAGING_PARAMETERS = {"page", "page_size", "cursor", "format"}  # read by the paginators and renderers, not filters
 
 
 def errors(*codes: int) -> dict:
-    """The error responses an operation may give, each in the one error shape (401, 403 and 429 always)."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in (401, 403, 429, *codes)}
+    """The error responses an operation may give, each in the one error shape (401, 403 and 429 always, and 400: a
+    query parameter holding a NUL byte is refused on every operation)."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code])
+        for code in sorted({400, 401, 403, 429, *codes})
+    }
 
 
 def reference_or_404(value: str, pattern: re.Pattern) -> str:
@@ -88,24 +97,72 @@ def id_parameter(name: str, description: str) -> OpenApiParameter:
     return OpenApiParameter(name, OpenApiTypes.INT, OpenApiParameter.PATH, description=description)
 
 
+class NoFilters(Serializer):
+    """The query of an operation that takes no filter (only paging and format)."""
+
+
 def query(serializer_class, request) -> dict:
-    """The query string parsed and validated by a serializer (400 in the error shape when it does not fit)."""
+    """The query string parsed and validated by a serializer (400 in the error shape when it does not fit). A filter
+    sent empty (?hub=) is refused, not read as absent; so is an unknown parameter (a misspelt filter would otherwise
+    answer with everything)."""
+    fields = set(serializer_class().fields)
+    problems = {name: [_("This field may not be blank.")] for name in fields if request.query_params.get(name) == ""}
+    problems |= {
+        name: [_("Unknown query parameter.")] for name in request.query_params if name not in fields | PAGING_PARAMETERS
+    }
+    if problems:
+        raise ValidationError(problems)
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-class Pages(PageNumberPagination):
+class StrictPageSize:
+    """`page_size`, when sent, must be a whole number from 1 (DRF would silently use the default for "abc")."""
+
+    def get_page_size(self, request):
+        sent = request.query_params.get(self.page_size_query_param)
+        if sent is not None and not (sent.isascii() and sent.isdigit() and sent.strip("0")):
+            raise ValidationError({self.page_size_query_param: [_("Enter a whole number from 1.")]})
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] in (self.page_size_query_param, "page"):
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+            elif parameter["name"] == "cursor":  # as the API wrote it in `next` / `previous`: URL-safe base64
+                parameter["schema"] = {**parameter["schema"], "pattern": "^[A-Za-z0-9+/=_-]+$"}
+        return parameters
+
+
+class Pages(StrictPageSize, PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def get_page_number(self, request, paginator):
+        if request.query_params.get(self.page_query_param) == "":  # DRF would read ?page= as the first page
+            raise NotFound(_("Invalid page."))
+        return super().get_page_number(request, paginator)
 
-class NewestFirst(CursorPagination):
+
+class NewestFirst(StrictPageSize, CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500
     ordering = "-id"
+
+    def decode_cursor(self, request):
+        """DRF's cursor, whose position must be an id: a forged one (p=abc) is "Invalid cursor" (404), not a crash."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and not _is_id(cursor.position):
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
+
+
+def _is_id(position: str) -> bool:
+    return position.isascii() and position.isdigit() and int(position) < 2**63
 
 
 class PdfRenderer(BaseRenderer):
@@ -125,6 +182,7 @@ class InvoicePdfView(APIView):
     invoices_of: Callable[[Request], QuerySet[Invoice]]  # the key's own invoices (client or partner)
 
     def get(self, request, number: str):
+        query(NoFilters, request)
         number = reference_or_404(number, INVOICE_NUMBER)
         invoice = get_object_or_404(type(self).invoices_of(request).exclude(status=InvoiceStatus.DRAFT), number=number)
         data = invoice_pdf_bytes(invoice=invoice)
@@ -354,7 +412,7 @@ class NumberList(generics.ListAPIView):
         tags=["client"],
         request=NumberOnboardSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: PhoneNumberSerializer, **errors(400, 409, 422)},
+        responses={201: PhoneNumberSerializer, **errors(*BODY_ERRORS, 409, 422)},
     )
     @idempotent
     def post(self, request):
@@ -401,7 +459,7 @@ class TopUp(APIView):
         tags=["client"],
         request=TopUpSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: TopUpResultSerializer, **errors(400, 404, 409, 422, 503)},
+        responses={201: TopUpResultSerializer, **errors(*BODY_ERRORS, 404, 409, 422, 503)},
     )
     @idempotent
     def post(self, request, hub_id: str):

@@ -1,6 +1,6 @@
 """Every API error in one shape: {"error": {"code": ..., "message": ..., "fields": {...}}}."""
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext_lazy as _
@@ -8,6 +8,8 @@ from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from api.parsers import RequestTooLarge
 
 
 class Conflict(exceptions.APIException):
@@ -63,6 +65,8 @@ def _messages(detail) -> list | dict:
 def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, RequestDataTooBig):  # Django's own limit, should anything read the body before the parser
+        exc = RequestTooLarge()
     elif isinstance(exc, DjangoValidationError):  # a service's full_clean(): the caller's input, field by field
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"_": exc.messages})
     elif isinstance(exc, PermissionDenied):

@@ -33,6 +33,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=False,
     type=str,
+    pattern=r"^[!-~]([ -~]{0,253}[!-~])?$",  # printable ASCII, as HTTP carries it (outer spaces are stripped)
     description="Any unique string (a UUID) up to 255 characters; it names one request for good. The same request "
     "with the same key replays the first successful response instead of doing the work twice (and, after an error "
     "such as a 503, carries the request out again); the same key with a different request is always a 422.",

@@ -12,12 +12,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.client_apis import (
+    BODY_ERRORS,
     INVOICE_NUMBER,
     PDF_RESPONSE,
     XML_PARAMETERS,
     XML_RESPONSE,
     InvoicePdfView,
     InvoiceXmlView,
+    NoFilters,
     Pages,
     errors,
     filter_invoices,
@@ -149,13 +151,14 @@ class PartnerClientList(generics.GenericAPIView):
     def get(self, request):
         """The partner's clients with this month's usage, credit balance, License / Month Closing Invoice state
         (paid, pending, unpaid) and active restrictions."""
+        query(NoFilters, request)
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PartnerClientSerializer(clients_overview(page), many=True).data)
 
     @extend_schema(
         tags=["partner"],
         request=ClientOnboardSerializer,
-        responses={201: OnboardedClientSerializer, **errors(400, 409)},
+        responses={201: OnboardedClientSerializer, **errors(*BODY_ERRORS, 409)},
     )
     def post(self, request):
         """Onboard a client under the partner. Refused (409, with the reason) while onboarding is blocked by an

@@ -22,7 +22,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import exceptions, status
 from rest_framework.authentication import get_authorization_header
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -31,6 +30,7 @@ from api.authentication import ApiKeyAuthentication, ApiKeyUser, key_used
 from api.errors import error_response
 from api.keys import KEY_CACHE, KEY_SECONDS, REVOKED, api_key_find, key_digest
 from api.models import ApiKey, ApiKeyKind
+from api.parsers import ApiJSONParser
 from api.permissions import ServiceKey
 from api.platform_serializers import (
     PlatformErrorSerializer,
@@ -112,7 +112,9 @@ class JsonOnly(BaseContentNegotiation):
     """The platform's endpoints speak JSON only: no Accept header parsing on the hot path."""
 
     def select_parser(self, request, parsers):
-        return parsers[0]
+        # A body sent as text/plain, or with no Content-Type, is not read as JSON: 415, as the other endpoints do.
+        media_type = request.content_type.split(";", 1)[0].strip().lower()
+        return parsers[0] if media_type == "application/json" else None
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
@@ -148,15 +150,20 @@ class PlatformView(APIView):
     authentication_classes = [CachedServiceKeyAuthentication]
     permission_classes = [ServiceKey]
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [ApiJSONParser]
     content_negotiation_class = JsonOnly
     # The platform is one trusted caller asking thousands of times a second: no throttle counter per request.
     throttle_classes: list = []
 
 
 ERRORS = {
+    400: OpenApiResponse(PlatformErrorSerializer, description="Malformed: a field, or a query parameter with a NUL."),
     401: OpenApiResponse(PlatformErrorSerializer, description="No key, or an unknown or revoked one."),
     403: OpenApiResponse(PlatformErrorSerializer, description="Not the messaging platform's service key."),
+}
+BODY_ERRORS = {
+    413: OpenApiResponse(PlatformErrorSerializer, description="The body is larger than 2.5 MB."),
+    415: OpenApiResponse(PlatformErrorSerializer, description="The body is not sent as application/json."),
 }
 
 
@@ -174,8 +181,9 @@ class UsageEventsView(PlatformView):
         request=UsageEventBatchSerializer,
         responses={
             200: UsageEventsResultSerializer,
-            400: OpenApiResponse(PlatformErrorSerializer, description="Malformed, too large or all events invalid."),
             **ERRORS,
+            400: OpenApiResponse(PlatformErrorSerializer, description="Malformed, too large or all events invalid."),
+            **BODY_ERRORS,
         },
     )
     def post(self, request):

@@ -55,7 +55,7 @@ class UsageEventSerializer(serializers.Serializer):
 
 
 class UsageEventBatchSerializer(serializers.Serializer):
-    events = UsageEventSerializer(many=True, min_length=1, max_length=settings.USAGE_MAX_BATCH)
+    events = serializers.ListField(child=UsageEventSerializer(), min_length=1, max_length=settings.USAGE_MAX_BATCH)
 
 
 class RejectionSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN
 from billing.models import Category, EntryKind, InvoiceKind, InvoiceStatus
+from billing.money import decimal_plain
 from hub.models import PhoneNumber
 
 HUB_ID_PATTERN = r"^HUB-[A-Z0-9]{1,12}$"
@@ -80,7 +81,9 @@ class PartnerInvoiceFilterSerializer(serializers.Serializer):
         choices=[(s, label) for s, label in InvoiceStatus.choices if s != InvoiceStatus.DRAFT], required=False
     )
     period = serializers.RegexField(
-        r"^\d{4}-(0[1-9]|1[0-2])$", required=False, help_text=_("YYYY-MM: invoices whose period starts that month.")
+        r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$",
+        required=False,
+        help_text=_("YYYY-MM: invoices whose period starts that month."),
     )
 
 
@@ -182,8 +185,21 @@ class NumberOnboardSerializer(serializers.Serializer):
 
 
 # Top-ups ------------------------------------------------------------------------------------------------------------
+class PlainDecimalField(serializers.DecimalField):
+    """An amount in plain decimal notation ("20.00", or the JSON number 20): not "1e3", " 50 " nor "١٠٠", which
+    Python's Decimal would take."""
+
+    default_error_messages = {"plain": _("Enter the amount in plain decimal notation, such as 20.00.")}
+
+    def to_internal_value(self, data):
+        text = repr(data) if isinstance(data, float) else str(data) if type(data) is int else data
+        if decimal_plain(text) is None:
+            self.fail("plain")
+        return super().to_internal_value(text)
+
+
 class TopUpSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(
+    amount = PlainDecimalField(
         max_digits=12, decimal_places=2, min_value=TOPUP_MIN, max_value=TOPUP_MAX,
         help_text=_("In the hub's currency, whole cents, between 10.00 and 10000.00."),
     )  # fmt: skip

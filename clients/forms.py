@@ -9,11 +9,25 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.invoicing.prepayments import TOPUP_MAX, TOPUP_MIN
 from billing.models import InvoiceStatus
+from billing.money import decimal_plain
 from billing.selectors.clients import CLIENT_INVOICE_KINDS, SHOWN_STATUSES
 
 
+class PlainDecimalField(forms.DecimalField):
+    """An amount in plain decimal notation ("50" or "50.00"): not "1e3", " 50 " nor "١٠٠", which Decimal takes."""
+
+    default_error_messages = {"invalid": _("Enter the amount in plain decimal notation, such as 50.00.")}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if decimal_plain(value if isinstance(value, str) else str(value)) is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
 def _amount_field(label, *, minimum: Decimal, help_text="") -> forms.DecimalField:
-    return forms.DecimalField(
+    return PlainDecimalField(
         label=label,
         min_value=minimum,
         max_value=TOPUP_MAX,

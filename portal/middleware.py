@@ -1,8 +1,10 @@
 import zoneinfo
 
 from django.conf import settings
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from portal.scope import membership_of
@@ -66,6 +68,24 @@ class PersonLanguageMiddleware:
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         response.headers.setdefault("Content-Language", language)
         return response
+
+
+class NulByteMiddleware:
+    """A NUL byte in the path or a query parameter names nothing (PostgreSQL cannot even compare a text with one):
+    the path is a 404, the parameter a 400, before any view queries with it. Under /api/ in the API's error shape."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path:
+            raise Http404(_("No page at this address."))
+        if any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values):
+            if request.path.startswith("/api/"):
+                body = {"error": {"code": "invalid", "message": _("A query parameter holds a NUL byte."), "fields": {}}}
+                return JsonResponse(body, status=400)
+            return HttpResponseBadRequest(_("A query parameter holds a NUL byte."), content_type="text/plain")
+        return self.get_response(request)
 
 
 class PrivateNoStoreMiddleware:

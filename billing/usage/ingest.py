@@ -37,6 +37,8 @@ REQUIRED_FIELDS = (
 )
 SUPPORTED_PRICING_MODELS = ("PMP",)
 FUTURE_TOLERANCE = dt.timedelta(minutes=10)
+# WhatsApp Business messaging began after this: anything earlier is a wrong clock or a forged event, never usage.
+EARLIEST_EVENT = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 RECORD_ATTEMPTS = 6  # concurrent batches sharing message ids settle within a few rounds
 RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 # Every country a message can go to: ISO 3166-1 and the regions libphonenumber reports for a number (Kosovo, XK,
@@ -107,28 +109,32 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     if missing:
         return "missing field(s): " + ", ".join(missing)
     message_id, waba_id = raw["message_id"], raw["waba_id"]
-    if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128 or "\x00" in message_id:
+    if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128 or not _storable(message_id):
         return "message_id must be a non-empty string of at most 128 characters"
-    if not isinstance(waba_id, str) or not waba_id.isdigit():
-        return "waba_id must be a string of digits"
+    if not isinstance(waba_id, str) or not waba_id.isascii() or not waba_id.isdigit() or len(waba_id) > 32:
+        return "waba_id must be a string of at most 32 digits"
+    if not isinstance(raw["phone_number"], str):
+        return "phone number must be in E.164 format (+ and country code)"
     number_error = e164_error(raw["phone_number"])
     if number_error:
         return number_error
     country = raw["recipient_country"]
     if not isinstance(country, str) or country.upper() not in RECIPIENT_COUNTRIES:
-        return f"recipient_country {country!r} is not an ISO 3166-1 alpha-2 country code"
+        return f"recipient_country {_shown(country)} is not an ISO 3166-1 alpha-2 country code"
     if not isinstance(raw["category"], str) or raw["category"] not in CATEGORIES:
-        return f"unknown category {raw['category']!r} (expected one of: {', '.join(Category.values)})"
+        return f"unknown category {_shown(raw['category'])} (expected one of: {', '.join(Category.values)})"
     if not isinstance(raw["billable"], bool):
         return "billable must be true or false"
     pricing_model = raw.get("pricing_model") or "PMP"
-    if pricing_model not in SUPPORTED_PRICING_MODELS:
-        return f"pricing_model {pricing_model!r} is not supported (per-message pricing, PMP, only)"
+    if not isinstance(pricing_model, str) or pricing_model not in SUPPORTED_PRICING_MODELS:
+        return f"pricing_model {_shown(pricing_model)} is not supported (per-message pricing, PMP, only)"
     sent_at = _timestamp_parse(raw["timestamp"])
     if isinstance(sent_at, str):
         return sent_at
     if sent_at > now + FUTURE_TOLERANCE:
         return "timestamp is in the future"
+    if sent_at < EARLIEST_EVENT:
+        return f"timestamp is before {EARLIEST_EVENT:%Y-%m-%d}, earlier than any WhatsApp Business message"
     return UsageEvent(
         message_id=message_id.strip(),
         waba_id=waba_id,
@@ -141,9 +147,29 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     )
 
 
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL can store the text: no NUL, and valid Unicode (no lone surrogate from a JSON escape)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value: object) -> str:
+    """A rejected value quoted for the reason, cut short (a sender's 10 kB string is not echoed back whole)."""
+    text = ascii(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _timestamp_parse(value: object) -> dt.datetime | str:
     """ISO 8601 with an offset, or Unix seconds (as Meta's webhooks send them)."""
-    if isinstance(value, int) and not isinstance(value, bool) or isinstance(value, str) and value.isdigit():
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if isinstance(value, int) and not isinstance(value, bool) or digits:
+        if len(str(value)) > 12:  # Unix seconds of year 33658: far beyond the accepted window
+            return "timestamp is out of range"
         try:
             return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
@@ -153,10 +179,13 @@ def _timestamp_parse(value: object) -> dt.datetime | str:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        return f"timestamp {value!r} is not ISO 8601"
+        return f"timestamp {_shown(value)} is not ISO 8601"
     if parsed.tzinfo is None:
         return "timestamp needs a time zone offset (e.g. Z or +01:00)"
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        return "timestamp is out of range"
 
 
 @lru_cache(maxsize=512)
@@ -175,8 +204,8 @@ def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
         raise UsageBatchTooLarge(f"A batch holds at most {settings.USAGE_MAX_BATCH} events, got {len(events)}.")
     result = UsageBatchResult()
     now = clock.now()
-    parsed = _parse_unique(events, now, result)
-    rated = _rate(parsed, result)
+    parsed = _parse_all(events, now, result)
+    rated = _accepted_once(_rate(parsed, result), result)
     for attempt in range(RECORD_ATTEMPTS):
         try:
             _record(rated, now, result)
@@ -198,18 +227,28 @@ def _retryable(exc: Exception) -> bool:
     return getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES
 
 
-def _parse_unique(events: Sequence[object], now: dt.datetime, result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
-    parsed, seen = [], set()
+def _parse_all(events: Sequence[object], now: dt.datetime, result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
+    parsed = []
     for index, raw in enumerate(events):
         event = usage_event_parse(raw, now=now)
         if isinstance(event, str):
             result.rejected.append(Rejection(index, event))
-        elif event.message_id in seen:
-            result.duplicates += 1
         else:
-            seen.add(event.message_id)
             parsed.append((index, event))
     return parsed
+
+
+def _accepted_once(rated: list[_Rated], result: UsageBatchResult) -> list[_Rated]:
+    """The first accepted copy of each message id. Deduplicating only accepted events keeps a valid copy whose
+    earlier namesake was rejected (on another WABA, say): the rejected one never stood for the message."""
+    unique, seen = [], set()
+    for r in rated:
+        if r.event.message_id in seen:
+            result.duplicates += 1
+        else:
+            seen.add(r.event.message_id)
+            unique.append(r)
+    return unique
 
 
 def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:

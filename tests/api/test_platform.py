@@ -234,8 +234,8 @@ def test_the_schema_documents_both_endpoints(client):
     usage = schema["paths"]["/api/v1/usage-events"]["post"]
     permission = schema["paths"]["/api/v1/hubs/{hub_id}/send-permission"]["get"]
     assert (usage["operationId"], permission["operationId"]) == ("usage_events_create", "hub_send_permission")
-    assert sorted(usage["responses"]) == ["200", "400", "401", "403"]
-    assert sorted(permission["responses"]) == ["200", "401", "403", "404"]
+    assert sorted(usage["responses"]) == ["200", "400", "401", "403", "413", "415"]
+    assert sorted(permission["responses"]) == ["200", "400", "401", "403", "404"]
     assert usage["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/UsageEventBatchRequest"
     }

@@ -23,7 +23,7 @@ def test_schema_and_swagger_ui_are_served(db):
     scheme = spec["components"]["securitySchemes"]["ApiKey"]
     assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
     top_up = spec["paths"]["/api/v1/hubs/{hub_id}/top-ups"]["post"]
-    assert sorted(top_up["responses"]) == ["201", "400", "401", "403", "404", "409", "422", "429", "503"]
+    assert sorted(top_up["responses"]) == ["201", "400", "401", "403", "404", "409", "413", "415", "422", "429", "503"]
     assert [p["name"] for p in top_up["parameters"] if p["in"] == "header"] == ["Idempotency-Key"]
     assert top_up["responses"]["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
     assert "application/pdf" in spec["paths"]["/api/v1/invoices/{number}/pdf"]["get"]["responses"]["200"]["content"]

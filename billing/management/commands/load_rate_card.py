@@ -1,18 +1,21 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.usage.rate_card import RateCardError, rate_card_load
+from billing.usage.rate_card import RateCardError, rate_card_load, rate_card_text
 
 
 class Command(BaseCommand):
-    help = "Load Meta rates from a CSV file (effective_date,currency,market,category,rate). All lines or nothing."
+    help = (
+        "Load Meta rates from a CSV file (effective_date,currency,market,category,rate; UTF-8, at most 2 MB). "
+        "All lines or nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
 
     def handle(self, *args, file, **options):
         try:
-            with open(file, newline="", encoding="utf-8-sig") as handle:
-                result = rate_card_load(lines=handle, source=file)
+            with open(file, "rb") as handle:
+                result = rate_card_load(lines=rate_card_text(handle), source=file)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
         except RateCardError as exc:
