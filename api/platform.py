@@ -18,8 +18,8 @@ from django.core.cache.backends.redis import RedisCache
 from django.http.request import split_domain_port, validate_host
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import get_authorization_header
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -250,6 +250,16 @@ class SendPermissionView(PlatformView):
         return Response({"allowed": False, "reasons": permission.reasons})
 
 
+class SendPermissionFeedQuery(serializers.Serializer):
+    """The feed's query, as the schema states it (the view checks the same bounds)."""
+
+    since = serializers.IntegerField(required=False, min_value=0, help_text="The `seq` of your last answer.")
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=PAGE_MAX,
+        help_text=f"At most this many changes (1–{PAGE_MAX}, default {PAGE_MAX}).",
+    )  # fmt: skip
+
+
 class SendPermissionFeedView(PlatformView):
     @extend_schema(
         operation_id="send_permissions_feed",
@@ -262,12 +272,7 @@ class SendPermissionFeedView(PlatformView):
             "the history kept gets the snapshot again (`snapshot` true). The same entries are on the Redis Stream "
             "`send-permissions:stream` (entry id `<seq>-0`, fields hub_id, allowed 1/0, reasons JSON)."
         ),
-        parameters=[
-            OpenApiParameter("since", int, description="The `seq` of your last answer."),
-            OpenApiParameter(
-                "limit", int, description=f"At most this many changes (1–{PAGE_MAX}, default {PAGE_MAX})."
-            ),
-        ],
+        parameters=[SendPermissionFeedQuery],
         responses={200: SendPermissionFeedSerializer, 400: OpenApiResponse(PlatformErrorSerializer), **ERRORS},
     )
     def get(self, request):
