@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import AdjustmentForm, ReconciliationForm, RefundForm, StaffActionsMixin
-from billing.models import AuditRun, CreditAccount, LedgerEntry, StaffAction, UsageReconciliation
+from billing.models import AuditRun, CreditAccount, LedgerEntry, MetaWebhookSkip, StaffAction, UsageReconciliation
 from hub.admin import ReadOnlyAdmin
 
 
@@ -111,6 +111,17 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
         return self.staff_view(request, form_class=ReconciliationForm, title=_("Post a reconciliation"),
                                perform=perform)  # fmt: skip
+
+
+@admin.register(MetaWebhookSkip)
+class MetaWebhookSkipAdmin(ReadOnlyAdmin):
+    """What Meta's webhooks carried that was acknowledged but not rated, with the reason."""
+
+    list_display = ["received_at", "reason", "waba_id", "phone_number_id", "field", "message_id"]
+    list_filter = ["field", "received_at"]
+    search_fields = ["reason", "waba_id", "phone_number_id", "message_id"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
 
 
 @admin.register(StaffAction)

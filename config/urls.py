@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing.webhooks import stripe_webhook
+from billing.webhooks_meta import meta_webhook
 
 urlpatterns = [
     path("", include("portal.urls")),
@@ -10,6 +11,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("admin/", admin.site.urls),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
+    path("webhooks/meta/", meta_webhook, name="meta-webhook"),
 ]
 
 handler404 = "api.errors.not_found"

@@ -24,6 +24,7 @@ from billing.models import (
     EntryKind,
     LedgerEntry,
     MessageUsage,
+    MetaWebhookSkip,
     RateCardRate,
     StaffAction,
     UsageReconciliation,
@@ -37,7 +38,9 @@ from tests.factories import PhoneNumberFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
-READ_ONLY = [LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction]
+READ_ONLY = [
+    LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction, MetaWebhookSkip
+]  # fmt: skip
 NO_SUCH_THING = "zz-no-such-thing-zz"
 
 
@@ -151,6 +154,15 @@ def _payment_rows(hub, invoice) -> None:
     InvoiceDunning.objects.create(invoice=invoice, failed_at=ISSUED_AT)
     StripeEvent.objects.create(id="evt_admin_test", type="payment_intent.succeeded", payload={}, received_at=ISSUED_AT)
     Rate.objects.create(backend=ExchangeBackend.objects.get(name="staff-eur"), currency="BRL", value=Decimal("6.2"))
+    MetaWebhookSkip.objects.create(
+        received_at=ISSUED_AT,
+        waba_id="2001",
+        phone_number_id="106540352242922",
+        field="messages",
+        message_id="wamid.in1",
+        reason="1 incoming message(s): customers' messages are not billed",
+        payload={"messages": [{"id": "wamid.in1"}]},
+    )
 
 
 ISSUED_AT = dt.datetime(2026, 11, 1, 0, 5, tzinfo=dt.UTC)

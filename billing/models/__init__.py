@@ -38,7 +38,7 @@ from billing.models.payments import (
 )
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 from billing.models.staff import StaffAction, StaffActionKind
-from billing.models.usage import Category, MessageUsage, RateCardRate
+from billing.models.usage import Category, MessageUsage, MetaWebhookSkip, PricingType, RateCardRate
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
@@ -46,5 +46,6 @@ __all__ = [
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
-    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
+    "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage",
+    "MetaWebhookSkip", "PricingType", "RateCardRate",
 ]  # fmt: skip

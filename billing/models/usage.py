@@ -14,10 +14,20 @@ class Category(models.TextChoices):
     """Meta's per-message pricing categories."""
 
     MARKETING = "marketing", _("Marketing")
+    MARKETING_LITE = "marketing_lite", _("Marketing lite")
     UTILITY = "utility", _("Utility")
     AUTHENTICATION = "authentication", _("Authentication")
     AUTHENTICATION_INTERNATIONAL = "authentication_international", _("Authentication (international)")
     SERVICE = "service", _("Service")
+    REFERRAL_CONVERSION = "referral_conversion", _("Referral conversion")
+
+
+class PricingType(models.TextChoices):
+    """Meta's `pricing.type` of a message: only regular messages are charged."""
+
+    REGULAR = "regular", _("Regular")
+    FREE_CUSTOMER_SERVICE = "free_customer_service", _("Free (customer service window)")
+    FREE_ENTRY_POINT = "free_entry_point", _("Free (entry point)")
 
 
 class RateCardRate(models.Model):
@@ -70,6 +80,18 @@ class MessageUsage(models.Model):
     market = models.CharField(max_length=40)
     category = models.CharField(max_length=40, choices=Category.choices)
     pricing_model = models.CharField(max_length=10, default="PMP")
+    pricing_type = models.CharField(
+        max_length=40, default=PricingType.REGULAR, help_text=_("Meta's pricing.type; only regular is charged.")
+    )
+    estimated = models.BooleanField(
+        default=False,
+        help_text=_("Rated without the recipient's country (Meta sent a user ID, no phone number): reconciliation "
+                    "corrects it."),
+    )  # fmt: skip
+    unrated = models.BooleanField(
+        default=False,
+        help_text=_("A category Meta sent that the rate card has no rate for: held at zero cost for staff to rate."),
+    )
     billable = models.BooleanField()
     sent_at = models.DateTimeField()
     rate_date = models.DateField(help_text=_("The day in the WABA's time zone whose rate applies."))
@@ -100,3 +122,24 @@ class MessageUsage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class MetaWebhookSkip(models.Model):
+    """Something a Meta webhook carried that was acknowledged (Meta retries any non-2xx for days) but not rated:
+    kept with the reason so staff can see what was left out and act on it."""
+
+    received_at = models.DateTimeField(db_index=True)
+    waba_id = models.CharField(_("WABA ID"), max_length=64, blank=True)
+    phone_number_id = models.CharField(_("phone number ID"), max_length=64, blank=True)
+    field = models.CharField(max_length=64, blank=True, help_text=_("The change's field, e.g. messages."))
+    message_id = models.CharField(max_length=128, blank=True)
+    reason = models.CharField(max_length=300)
+    payload = models.JSONField(help_text=_("The part of the webhook that was skipped, as Meta sent it."))
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("skipped Meta webhook item")
+        verbose_name_plural = _("skipped Meta webhook items")
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M} {self.reason}"

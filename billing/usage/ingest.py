@@ -59,6 +59,9 @@ class UsageEvent:
     billable: bool
     pricing_model: str
     sent_at: dt.datetime
+    # Set by Meta's webhooks (billing.usage.meta_webhooks): its pricing.type, and whether the country is unknown.
+    pricing_type: str = "regular"
+    estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class _Rated:
     rate_date: dt.date
     market: str
     rate: Decimal
+    unrated: bool = False  # a category this portal does not know yet and the card has no rate for: held at zero
 
 
 def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
@@ -175,7 +179,16 @@ def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
         raise UsageBatchTooLarge(f"A batch holds at most {settings.USAGE_MAX_BATCH} events, got {len(events)}.")
     result = UsageBatchResult()
     now = clock.now()
-    parsed = _parse_unique(events, now, result)
+    return usage_record_events(parsed=_parse_unique(events, now, result), now=now, result=result)
+
+
+def usage_record_events(
+    *, parsed: list[tuple[int, UsageEvent]], now: dt.datetime, result: UsageBatchResult | None = None
+) -> UsageBatchResult:
+    """Rate and record events already parsed (by usage_event_parse or by Meta's webhook parser), each with its
+    index in the sender's batch; `result` may already hold that batch's parse rejections and duplicates."""
+    result = result if result is not None else UsageBatchResult()
+    parsed = _unique(parsed, result)
     rated = _rate(parsed, result)
     for attempt in range(RECORD_ATTEMPTS):
         try:
@@ -212,6 +225,17 @@ def _parse_unique(events: Sequence[object], now: dt.datetime, result: UsageBatch
     return parsed
 
 
+def _unique(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
+    unique, seen = [], set()
+    for index, event in parsed:
+        if event.message_id in seen:
+            result.duplicates += 1
+        else:
+            seen.add(event.message_id)
+            unique.append((index, event))
+    return unique
+
+
 def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:
     columns = ("id", "meta_waba_id", "timezone", "hub_id", "hub__hub_id", "hub__currency", "hub__credit_account__id")
     wabas = {
@@ -242,6 +266,11 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
             rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0)))
             continue
         found = book.rate_for(currency=waba.currency, country=event.recipient_country, category=event.category, day=day)
+        if found is None and event.category not in CATEGORIES:
+            # Meta sent a category that is new to us and the card has no rate for: recorded at zero, never lost.
+            market = market_for_country(event.recipient_country)
+            rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0), unrated=True))
+            continue
         if found is None:
             result.rejected.append(
                 Rejection(
@@ -309,6 +338,9 @@ USAGE_COLUMNS = (
     "category",
     "pricing_model",
     "billable",
+    "pricing_type",
+    "estimated",
+    "unrated",
     "sent_at",
     "rate_date",
     "rate",
@@ -344,6 +376,9 @@ def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetim
         r.event.category,
         r.event.pricing_model,
         r.event.billable,
+        r.event.pricing_type,
+        r.event.estimated,
+        r.unrated,
         r.event.sent_at,
         r.rate_date,
         r.rate,

@@ -214,6 +214,11 @@ RATES_CACHE_TIMEOUT = 0
 # The provider issuing invoices (printed on every PDF).
 PROVIDER_NAME = env("PROVIDER_NAME", "Hub Portal GmbH")
 
+# Meta's WhatsApp Cloud API webhooks (/webhooks/meta/): the app secret signs each POST (X-Hub-Signature-256), the
+# verify token answers Meta's subscription check. Without a secret every POST is refused (401).
+META_APP_SECRET = env("META_APP_SECRET", "")
+META_VERIFY_TOKEN = env("META_VERIFY_TOKEN", "")
+
 # Usage ingestion: the largest batch a caller may hand the usage service at once.
 USAGE_MAX_BATCH = 1000
 
