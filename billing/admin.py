@@ -4,7 +4,16 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import AdjustmentForm, ReconciliationForm, RefundForm, StaffActionsMixin
-from billing.models import AuditRun, CreditAccount, LedgerEntry, MetaWebhookSkip, StaffAction, UsageReconciliation
+from billing.models import (
+    AuditRun,
+    CreditAccount,
+    LedgerEntry,
+    MetaWebhookSkip,
+    RateCardTier,
+    StaffAction,
+    UsageReconciliation,
+    UsageVolumeCounter,
+)
 from hub.admin import ReadOnlyAdmin
 
 
@@ -122,6 +131,25 @@ class MetaWebhookSkipAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "waba_id", "phone_number_id", "message_id"]
     date_hierarchy = "received_at"
     show_full_result_count = False
+
+
+@admin.register(RateCardTier)
+class RateCardTierAdmin(ReadOnlyAdmin):
+    """Meta's volume tiers as loaded by load_volume_tiers."""
+
+    list_display = ["effective_date", "currency", "market", "category", "volume_from", "rate", "source"]
+    list_filter = ["effective_date", "currency", "category", "market"]
+    search_fields = ["market", "source"]
+
+
+@admin.register(UsageVolumeCounter)
+class UsageVolumeCounterAdmin(ReadOnlyAdmin):
+    """Charged messages per client × market × category × month: the position volume tiers price by."""
+
+    list_display = ["month", "client", "market", "category", "count"]
+    list_filter = ["month", "category", "market"]
+    list_select_related = ["client"]
+    search_fields = ["client__company_name", "market"]
 
 
 @admin.register(StaffAction)

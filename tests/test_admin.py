@@ -26,8 +26,10 @@ from billing.models import (
     MessageUsage,
     MetaWebhookSkip,
     RateCardRate,
+    RateCardTier,
     StaffAction,
     UsageReconciliation,
+    UsageVolumeCounter,
 )
 from billing.reconciliation import reconciliation_parse, usage_reconcile
 from billing.usage.ingest import usage_record_batch
@@ -39,7 +41,8 @@ pytestmark = pytest.mark.django_db
 
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
 READ_ONLY = [
-    LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction, MetaWebhookSkip
+    LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction, MetaWebhookSkip,
+    RateCardTier, UsageVolumeCounter,
 ]  # fmt: skip
 NO_SUCH_THING = "zz-no-such-thing-zz"
 
@@ -66,6 +69,8 @@ def database():
     number = PhoneNumberFactory(e164="+4915112345678", display_name="Support line")
     hub = number.waba.hub
     ledger_post(account=hub.credit_account, kind=EntryKind.FUNDS_ADDED, amount=Money("50", "EUR"), key="pay:1")
+    UsageVolumeCounter.objects.create(client=number.waba.hub.client, market="DE", category="utility",
+                                      month=dt.date(2026, 11, 1), count=3)  # fmt: skip
     result = usage_record_batch(
         events=[
             {
@@ -154,6 +159,8 @@ def _payment_rows(hub, invoice) -> None:
     InvoiceDunning.objects.create(invoice=invoice, failed_at=ISSUED_AT)
     StripeEvent.objects.create(id="evt_admin_test", type="payment_intent.succeeded", payload={}, received_at=ISSUED_AT)
     Rate.objects.create(backend=ExchangeBackend.objects.get(name="staff-eur"), currency="BRL", value=Decimal("6.2"))
+    RateCardTier.objects.create(effective_date=dt.date(2026, 7, 1), currency="EUR", market="DE", category="utility",
+                                volume_from=0, rate=Decimal("0.040000"), source="tiers.csv")  # fmt: skip
     MetaWebhookSkip.objects.create(
         received_at=ISSUED_AT,
         waba_id="2001",

@@ -38,7 +38,16 @@ from billing.models.payments import (
 )
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 from billing.models.staff import StaffAction, StaffActionKind
-from billing.models.usage import Category, MessageUsage, MetaWebhookSkip, PricingType, RateCardRate
+from billing.models.usage import (
+    TIERED_CATEGORIES,
+    Category,
+    MessageUsage,
+    MetaWebhookSkip,
+    PricingType,
+    RateCardRate,
+    RateCardTier,
+    UsageVolumeCounter,
+)
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
@@ -47,5 +56,5 @@ __all__ = [
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage",
-    "MetaWebhookSkip", "PricingType", "RateCardRate",
+    "MetaWebhookSkip", "PricingType", "RateCardRate", "RateCardTier", "TIERED_CATEGORIES", "UsageVolumeCounter",
 ]  # fmt: skip

@@ -143,3 +143,58 @@ class MetaWebhookSkip(models.Model):
 
     def __str__(self) -> str:
         return f"{self.received_at:%Y-%m-%d %H:%M} {self.reason}"
+
+
+TIERED_CATEGORIES = ("utility", "authentication")
+
+
+class RateCardTier(models.Model):
+    """One of Meta's volume tiers: from the message after `volume_from` charged messages in a month (per client ×
+    market × category), until the next tier's `volume_from`, the rate is `rate`. Tiers of a key replace the card's
+    flat rate from their effective date; each tier's rate applies only to the messages inside it."""
+
+    effective_date = models.DateField()
+    currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
+    market = models.CharField(max_length=40)
+    category = models.CharField(max_length=40, choices=Category.choices)
+    volume_from = models.PositiveBigIntegerField(help_text=_("Charged messages in the month before this tier starts."))
+    rate = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(Decimal(0))])
+    loaded_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-effective_date", "currency", "market", "category", "volume_from"]
+        verbose_name = _("rate card volume tier")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["effective_date", "currency", "market", "category", "volume_from"], name="rate_tier_key_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(rate__gte=0), name="rate_tier_not_negative"),
+            models.CheckConstraint(condition=models.Q(market__in=sorted(MARKETS)), name="rate_tier_market_known"),
+            models.CheckConstraint(
+                condition=models.Q(category__in=TIERED_CATEGORIES), name="rate_tier_category_tiered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.effective_date} {self.currency} {self.market} {self.category} >{self.volume_from} {self.rate}"
+
+
+class UsageVolumeCounter(models.Model):
+    """Charged messages so far in a month (the WABA's calendar month) per client × market × category: the position
+    volume tiers are priced by. Updated under its row lock in the ingesting batch's transaction."""
+
+    client = models.ForeignKey("clients.Client", on_delete=models.PROTECT, related_name="+")
+    market = models.CharField(max_length=40)
+    category = models.CharField(max_length=40)
+    month = models.DateField()
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("usage volume counter")
+        constraints = [
+            models.UniqueConstraint(fields=["client", "market", "category", "month"], name="volume_counter_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} {self.market} {self.category} {self.month:%Y-%m}: {self.count}"

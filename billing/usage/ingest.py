@@ -10,7 +10,7 @@ import random
 import time
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 
@@ -23,6 +23,7 @@ from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import Category, MessageUsage
 from billing.sql import insert_rows_new_only, one_of
 from billing.usage.rating import RateBook
+from billing.usage.tiers import TierItem, volume_rates
 from core import clock
 from hub.models import PhoneNumber, Waba, e164_error
 
@@ -89,6 +90,7 @@ class _WabaRef:
     hub_id: str
     currency: str
     account_id: int
+    client_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +239,16 @@ def _unique(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> l
 
 
 def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:
-    columns = ("id", "meta_waba_id", "timezone", "hub_id", "hub__hub_id", "hub__currency", "hub__credit_account__id")
+    columns = (
+        "id",
+        "meta_waba_id",
+        "timezone",
+        "hub_id",
+        "hub__hub_id",
+        "hub__currency",
+        "hub__credit_account__id",
+        "hub__client_id",
+    )
     wabas = {
         row[1]: _WabaRef(*row)
         for row in Waba.objects.filter(one_of("meta_waba_id", {e.waba_id for _, e in parsed})).values_list(*columns)
@@ -299,7 +310,7 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
         ids = [r.event.message_id for r in rated]
         seen = set() if connection.vendor == "postgresql" else _recorded_message_ids(ids)
-        fresh = [r for r in rated if r.event.message_id not in seen]
+        fresh = _volume_priced([r for r in rated if r.event.message_id not in seen])
         charges = [
             UsageCharge(
                 account_id=r.waba.account_id,
@@ -322,6 +333,27 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
     for entry in posted.entries:
         hub_id = hub_of_account[entry.account_id]
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
+
+
+def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
+    """Charged utility and authentication messages at their volume tier's rate, where the card has tiers."""
+    charged = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+    items = [
+        TierItem(
+            message_id=fresh[i].event.message_id,
+            client_id=fresh[i].waba.client_id,
+            currency=fresh[i].waba.currency,
+            market=fresh[i].market,
+            category=fresh[i].event.category,
+            rate_date=fresh[i].rate_date,
+            sent_at=fresh[i].event.sent_at,
+        )
+        for i in charged
+    ]
+    priced = list(fresh)
+    for item_index, rate in volume_rates(items).items():
+        priced[charged[item_index]] = replace(priced[charged[item_index]], rate=rate)
+    return priced
 
 
 def _recorded_message_ids(message_ids: list[str]) -> set[str]:
