@@ -30,19 +30,19 @@ NO_RATE = {"n/a", "na", "-", ""}
 NOT_CATEGORIES = {"market", "currency", "country", "region"}
 
 
-def _words(text: str) -> str:
+def words(text: str) -> str:
     """A label as a key: lowercase, hyphens, line breaks, ampersands and spaces folded."""
     text = text.replace("&", " and ").replace("-\n", " ").replace("-", " ")
     return " ".join(text.lower().split())
 
 
-MARKET_BY_NAME = {_words(label): code for code, label in {**COUNTRY_MARKETS, **REGIONAL_MARKETS}.items()}
-CATEGORY_BY_NAME = {_words(value.replace("_", " ")): value for value in Category.values}
+MARKET_BY_NAME = {words(label): code for code, label in {**COUNTRY_MARKETS, **REGIONAL_MARKETS}.items()}
+CATEGORY_BY_NAME = {words(value.replace("_", " ")): value for value in Category.values}
 
 
 def is_meta_rate_card(first_line: str) -> bool:
     """Whether a file is Meta's rate card (its preamble, or its header, first) rather than the portal's long CSV."""
-    return bool(PREAMBLE.search(first_line)) or _words(first_line.split(",")[0]) == "market"
+    return bool(PREAMBLE.search(first_line)) or words(first_line.split(",")[0]) == "market"
 
 
 def meta_rate_card_rows(lines: Iterable[str], *, effective_date: dt.date) -> list[tuple[int, dict]]:
@@ -62,7 +62,7 @@ def meta_rate_card_rows(lines: Iterable[str], *, effective_date: dt.date) -> lis
                 if currency is None:
                     problems.append((line, "no preamble line 'Cost per message in <currency>' before the header"))
             continue
-        market = _words(cells[0])
+        market = words(cells[0])
         if market in markets:
             problems.append((line, f"market {cells[0].strip()!r} is already on line {markets[market]}"))
             continue
@@ -83,7 +83,7 @@ def _header(cells: list[str], line: int, problems: list) -> list[str | None]:
     """Per column: a category value, "currency", or None for the market column."""
     columns: list[str | None] = [None]
     for cell in cells[1:]:
-        name = _words(cell)
+        name = words(cell)
         if name == "currency":
             columns.append("currency")
         elif name in CATEGORY_BY_NAME:
@@ -98,7 +98,7 @@ def _rates(cells, line, header, currency, effective_date, problems) -> list[tupl
     if len(cells) != len(header):
         problems.append((line, f"expected {len(header)} columns, found {len(cells)}"))
         return []
-    market = MARKET_BY_NAME.get(_words(cells[0]))
+    market = MARKET_BY_NAME.get(words(cells[0]))
     if market is None:
         problems.append((line, f"market {cells[0].strip()!r} is not one of Meta's pricing markets"))
         return []
