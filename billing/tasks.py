@@ -9,6 +9,7 @@ from django.db import OperationalError, transaction
 from billing.audit import audit_run_record
 from billing.invoicing import calendar
 from billing.invoicing.licenses import new_numbers_issue
+from billing.meta_analytics import pricing_analytics_pull
 from billing.restrictions import restrictions_evaluate
 from core import clock
 
@@ -219,3 +220,10 @@ def voucher_email_task(self, attempt_id: int) -> None:
     from billing.payments.charging import voucher_notify
 
     voucher_notify(attempt_id=attempt_id)
+
+
+@shared_task(name="billing.meta_pricing_analytics", time_limit=30 * 60)
+def meta_pricing_analytics_task(day: str | None = None) -> dict[str, int]:
+    """Yesterday's pricing analytics of every WABA from Meta's Graph API, reconciled (re-running posts nothing)."""
+    target = dt.date.fromisoformat(day) if day else clock.now().date() - dt.timedelta(days=1)
+    return pricing_analytics_pull(day=target)

@@ -26,3 +26,8 @@ BEAT_SCHEDULE |= {
 BEAT_SCHEDULE |= {
     "invoice-delivery-sweep": {"task": "billing.delivery_sweep", "schedule": crontab(minute="*/15")},
 }
+
+# Meta's pricing analytics of yesterday (and the day before) for every WABA, reconciled against what was rated.
+BEAT_SCHEDULE |= {
+    "meta-pricing-analytics": {"task": "billing.meta_pricing_analytics", "schedule": crontab(hour=6, minute=15)},
+}

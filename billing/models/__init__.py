@@ -42,6 +42,7 @@ from billing.models.usage import (
     TIERED_CATEGORIES,
     Category,
     MessageUsage,
+    MetaPricingPoint,
     MetaWebhookSkip,
     PricingType,
     RateCardRate,
@@ -56,5 +57,6 @@ __all__ = [
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage",
-    "MetaWebhookSkip", "PricingType", "RateCardRate", "RateCardTier", "TIERED_CATEGORIES", "UsageVolumeCounter",
+    "MetaPricingPoint", "MetaWebhookSkip", "PricingType", "RateCardRate", "RateCardTier", "TIERED_CATEGORIES",
+    "UsageVolumeCounter",
 ]  # fmt: skip

@@ -198,3 +198,28 @@ class UsageVolumeCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id} {self.market} {self.category} {self.month:%Y-%m}: {self.count}"
+
+
+class MetaPricingPoint(models.Model):
+    """Meta's cost for a WABA × day × category × country × pricing type, from its pricing analytics: the report
+    beside what was rated here (the day's total is reconciled as a UsageReconciliation)."""
+
+    waba = models.ForeignKey("hub.Waba", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    category = models.CharField(max_length=40)
+    country = models.CharField(max_length=2, blank=True)
+    pricing_type = models.CharField(max_length=40, blank=True)
+    volume = models.PositiveBigIntegerField()
+    cost = models.DecimalField(max_digits=14, decimal_places=6)
+
+    class Meta:
+        ordering = ["-day", "waba", "category", "country"]
+        verbose_name = _("Meta pricing analytics point")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["waba", "day", "category", "country", "pricing_type"], name="meta_pricing_point_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.category} {self.country} {self.cost}"
