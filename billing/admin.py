@@ -8,6 +8,7 @@ from billing.models import (
     AuditRun,
     CreditAccount,
     LedgerEntry,
+    MetaPricingPoint,
     MetaWebhookSkip,
     RateCardTier,
     StaffAction,
@@ -101,6 +102,7 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_filter = ["day", "currency"]
     list_select_related = ["waba"]
     search_fields = ["waba__meta_waba_id"]
+    date_hierarchy = "day"  # by month: the reconciliation report
     change_list_template = "admin/billing/usagereconciliation_change_list.html"
 
     def get_urls(self):
@@ -131,6 +133,17 @@ class MetaWebhookSkipAdmin(ReadOnlyAdmin):
     search_fields = ["reason", "waba_id", "phone_number_id", "message_id"]
     date_hierarchy = "received_at"
     show_full_result_count = False
+
+
+@admin.register(MetaPricingPoint)
+class MetaPricingPointAdmin(ReadOnlyAdmin):
+    """Meta's pricing analytics per WABA × day × category × country × type (the day's total is reconciled)."""
+
+    list_display = ["day", "waba", "category", "country", "pricing_type", "volume", "cost"]
+    list_filter = ["day", "category", "pricing_type", "country"]
+    list_select_related = ["waba"]
+    search_fields = ["waba__meta_waba_id", "country"]
+    date_hierarchy = "day"
 
 
 @admin.register(RateCardTier)
