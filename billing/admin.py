@@ -10,6 +10,8 @@ from billing.models import (
     LedgerEntry,
     MetaPricingPoint,
     MetaWebhookSkip,
+    NumberAllowanceCounter,
+    RateCardAllowance,
     RateCardTier,
     StaffAction,
     UsageReconciliation,
@@ -144,6 +146,30 @@ class MetaPricingPointAdmin(ReadOnlyAdmin):
     list_select_related = ["waba"]
     search_fields = ["waba__meta_waba_id", "country"]
     date_hierarchy = "day"
+
+
+@admin.register(RateCardAllowance)
+class RateCardAllowanceAdmin(admin.ModelAdmin):
+    """The card's monthly free allowances per number and category (none: off). Staff add a row per effective date;
+    a row in use is not edited (add a later one, 0 to turn the allowance off)."""
+
+    list_display = ["effective_date", "category", "free_per_month", "loaded_at"]
+    list_filter = ["category"]
+    search_fields = ["category"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NumberAllowanceCounter)
+class NumberAllowanceCounterAdmin(ReadOnlyAdmin):
+    list_display = ["month", "phone_number", "category", "used"]
+    list_filter = ["month", "category"]
+    list_select_related = ["phone_number"]
+    search_fields = ["phone_number__e164"]
 
 
 @admin.register(RateCardTier)

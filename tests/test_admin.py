@@ -26,6 +26,8 @@ from billing.models import (
     MessageUsage,
     MetaPricingPoint,
     MetaWebhookSkip,
+    NumberAllowanceCounter,
+    RateCardAllowance,
     RateCardRate,
     RateCardTier,
     StaffAction,
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.django_db
 REGISTERED = sorted(admin.site._registry, key=lambda model: model._meta.label)
 READ_ONLY = [
     LedgerEntry, CreditAccount, MessageUsage, RateCardRate, AuditRun, UsageReconciliation, StaffAction, MetaWebhookSkip,
-    RateCardTier, UsageVolumeCounter, MetaPricingPoint,
+    RateCardTier, UsageVolumeCounter, MetaPricingPoint, NumberAllowanceCounter,
 ]  # fmt: skip
 NO_SUCH_THING = "zz-no-such-thing-zz"
 
@@ -74,6 +76,8 @@ def database():
                                       month=dt.date(2026, 11, 1), count=3)  # fmt: skip
     MetaPricingPoint.objects.create(waba=number.waba, day=dt.date(2026, 11, 3), category="marketing", country="DE",
                                     pricing_type="regular", volume=2, cost=Decimal("0.260000"))  # fmt: skip
+    RateCardAllowance.objects.create(effective_date=dt.date(2026, 7, 1), category="service", free_per_month=1000)
+    NumberAllowanceCounter.objects.create(phone_number=number, category="service", month=dt.date(2026, 11, 1), used=4)
     result = usage_record_batch(
         events=[
             {

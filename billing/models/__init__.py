@@ -44,7 +44,9 @@ from billing.models.usage import (
     MessageUsage,
     MetaPricingPoint,
     MetaWebhookSkip,
+    NumberAllowanceCounter,
     PricingType,
+    RateCardAllowance,
     RateCardRate,
     RateCardTier,
     UsageVolumeCounter,
@@ -58,5 +60,5 @@ __all__ = [
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage",
     "MetaPricingPoint", "MetaWebhookSkip", "PricingType", "RateCardRate", "RateCardTier", "TIERED_CATEGORIES",
-    "UsageVolumeCounter",
+    "UsageVolumeCounter", "NumberAllowanceCounter", "RateCardAllowance",
 ]  # fmt: skip

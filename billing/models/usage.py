@@ -223,3 +223,43 @@ class MetaPricingPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.category} {self.country} {self.cost}"
+
+
+class RateCardAllowance(models.Model):
+    """A monthly free allowance per phone number and category (Meta has announced free service messages per number
+    per month): from its effective date, each number's first `free_per_month` charged messages of the category in a
+    month (the WABA's calendar month) cost nothing. Off unless the card has a row; a later row of 0 turns it off."""
+
+    effective_date = models.DateField()
+    category = models.CharField(max_length=40, choices=Category.choices)
+    free_per_month = models.PositiveIntegerField()
+    loaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-effective_date", "category"]
+        verbose_name = _("rate card free allowance")
+        constraints = [
+            models.UniqueConstraint(fields=["effective_date", "category"], name="rate_allowance_key_unique"),
+            models.CheckConstraint(condition=models.Q(category__in=Category.values), name="rate_allowance_category"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.effective_date} {self.category}: {self.free_per_month} free per number and month"
+
+
+class NumberAllowanceCounter(models.Model):
+    """Free-allowance messages used so far by a number in a category and month; locked by the ingesting batch."""
+
+    phone_number = models.ForeignKey("hub.PhoneNumber", on_delete=models.PROTECT, related_name="+")
+    category = models.CharField(max_length=40)
+    month = models.DateField()
+    used = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("number allowance counter")
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number", "category", "month"], name="allowance_counter_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phone_number_id} {self.category} {self.month:%Y-%m}: {self.used}"

@@ -22,6 +22,7 @@ from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, U
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import Category, MessageUsage
 from billing.sql import insert_rows_new_only, one_of
+from billing.usage.allowances import AllowanceItem, allowance_free
 from billing.usage.rating import RateBook
 from billing.usage.tiers import TierItem, volume_rates
 from core import clock
@@ -336,8 +337,24 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
 
 
 def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
-    """Charged utility and authentication messages at their volume tier's rate, where the card has tiers."""
-    charged = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+    """Messages inside their number's monthly free allowance at zero; the other charged utility and authentication
+    messages at their volume tier's rate, where the card has tiers."""
+    costly = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+    free = allowance_free(
+        [
+            AllowanceItem(
+                message_id=fresh[i].event.message_id,
+                number_id=fresh[i].number_id,
+                category=fresh[i].event.category,
+                rate_date=fresh[i].rate_date,
+                sent_at=fresh[i].event.sent_at,
+            )
+            for i in costly
+        ]
+    )
+    free_rows = {costly[n] for n in free}
+    fresh = [replace(r, rate=Decimal(0)) if i in free_rows else r for i, r in enumerate(fresh)]
+    charged = [i for i in costly if i not in free_rows]
     items = [
         TierItem(
             message_id=fresh[i].event.message_id,

@@ -142,3 +142,31 @@ def test_parallel_batches_sharing_messages_count_each_once(number):
     assert UsageVolumeCounter.objects.get().count == 16
     assert costs() == [TIER_2] * 6 + [TIER_1] * 10
     assert balance(number) == -(10 * TIER_1 + 6 * TIER_2)
+
+
+@pytest.mark.django_db
+def test_a_monthly_free_allowance_per_number_is_off_unless_the_card_sets_it(number, now):
+    from billing.models import NumberAllowanceCounter, RateCardAllowance
+
+    usage_record_batch(events=events(number, range(2), prefix="before"))
+    assert costs("before") == [TIER_1, TIER_1]  # no allowance row: everything charged
+
+    RateCardAllowance.objects.create(effective_date=dt.date(2026, 11, 1), category="utility", free_per_month=3)
+    usage_record_batch(events=events(number, range(2), prefix="a"))
+    usage_record_batch(events=events(number, range(2, 5), prefix="a"))
+
+    assert costs("a") == [Decimal(0)] * 3 + [TIER_1] * 2  # 3 free, then charged
+    assert NumberAllowanceCounter.objects.get().used == 3
+    assert UsageVolumeCounter.objects.get().count == 4  # the free ones take no tier position
+    assert balance(number) == -4 * TIER_1
+
+
+@pytest.mark.django_db
+def test_the_allowance_is_per_number(number, now):
+    from billing.models import RateCardAllowance
+
+    RateCardAllowance.objects.create(effective_date=dt.date(2026, 11, 1), category="utility", free_per_month=1)
+    other = PhoneNumberFactory(e164="+4915112340009", waba=number.waba)
+    usage_record_batch(events=events(number, range(2), prefix="one") + events(other, range(2), prefix="two"))
+    assert costs("one") == [Decimal(0), TIER_1]
+    assert costs("two") == [Decimal(0), TIER_1]
