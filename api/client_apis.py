@@ -427,7 +427,13 @@ class NumberList(generics.ListAPIView):
         tier = LicenseTier.objects.filter(code=data["tier"]).first()
         if tier is None:
             raise ValidationError({"tier": [_("No license tier has this code.")]})
-        number = number_onboard(waba=waba, e164=data["e164"], tier=tier, display_name=data["display_name"])
+        number = number_onboard(
+            waba=waba,
+            e164=data["e164"],
+            tier=tier,
+            display_name=data["display_name"],
+            meta_phone_number_id=data["meta_phone_number_id"],
+        )
         return Response(PhoneNumberSerializer(client_numbers(request).get(pk=number.pk)).data, status.HTTP_201_CREATED)
 
 

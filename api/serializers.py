@@ -1,7 +1,6 @@
 """What the API reads and answers: input serializers parse requests, output serializers describe the rows (and the
 OpenAPI schema). Amounts are decimal strings in the row's currency; never floats."""
 
-
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -182,6 +181,13 @@ class NumberOnboardSerializer(serializers.Serializer):
     e164 = serializers.CharField(max_length=16, help_text=_("The number in E.164 format, e.g. +4915112345678."))
     tier = serializers.SlugField(max_length=20, help_text=_("License tier code: regular or premium."))
     display_name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    meta_phone_number_id = serializers.RegexField(
+        r"^\d{1,32}$",
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text=_("The number's ID at Meta (metadata.phone_number_id in its webhooks), when known."),
+    )
 
 
 # Top-ups ------------------------------------------------------------------------------------------------------------
@@ -281,5 +287,3 @@ class OnboardedClientSerializer(serializers.Serializer):
     vat_id = serializers.CharField()
     currency = serializers.CharField()
     created_at = serializers.DateTimeField()
-
-

@@ -4,7 +4,19 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import AdjustmentForm, ReconciliationForm, RefundForm, StaffActionsMixin
-from billing.models import AuditRun, CreditAccount, LedgerEntry, StaffAction, UsageReconciliation
+from billing.models import (
+    AuditRun,
+    CreditAccount,
+    LedgerEntry,
+    MetaPricingPoint,
+    MetaWebhookSkip,
+    NumberAllowanceCounter,
+    RateCardAllowance,
+    RateCardTier,
+    StaffAction,
+    UsageReconciliation,
+    UsageVolumeCounter,
+)
 from hub.admin import ReadOnlyAdmin
 
 
@@ -92,6 +104,7 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
     list_filter = ["day", "currency"]
     list_select_related = ["waba"]
     search_fields = ["waba__meta_waba_id"]
+    date_hierarchy = "day"  # by month: the reconciliation report
     change_list_template = "admin/billing/usagereconciliation_change_list.html"
 
     def get_urls(self):
@@ -111,6 +124,71 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
         return self.staff_view(request, form_class=ReconciliationForm, title=_("Post a reconciliation"),
                                perform=perform)  # fmt: skip
+
+
+@admin.register(MetaWebhookSkip)
+class MetaWebhookSkipAdmin(ReadOnlyAdmin):
+    """What Meta's webhooks carried that was acknowledged but not rated, with the reason."""
+
+    list_display = ["received_at", "reason", "waba_id", "phone_number_id", "field", "message_id"]
+    list_filter = ["field", "received_at"]
+    search_fields = ["reason", "waba_id", "phone_number_id", "message_id"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+
+
+@admin.register(MetaPricingPoint)
+class MetaPricingPointAdmin(ReadOnlyAdmin):
+    """Meta's pricing analytics per WABA × day × category × country × type (the day's total is reconciled)."""
+
+    list_display = ["day", "waba", "category", "country", "pricing_type", "volume", "cost"]
+    list_filter = ["day", "category", "pricing_type", "country"]
+    list_select_related = ["waba"]
+    search_fields = ["waba__meta_waba_id", "country"]
+    date_hierarchy = "day"
+
+
+@admin.register(RateCardAllowance)
+class RateCardAllowanceAdmin(admin.ModelAdmin):
+    """The card's monthly free allowances per number and category (none: off). Staff add a row per effective date;
+    a row in use is not edited (add a later one, 0 to turn the allowance off)."""
+
+    list_display = ["effective_date", "category", "free_per_month", "loaded_at"]
+    list_filter = ["category"]
+    search_fields = ["category"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(NumberAllowanceCounter)
+class NumberAllowanceCounterAdmin(ReadOnlyAdmin):
+    list_display = ["month", "phone_number", "category", "used"]
+    list_filter = ["month", "category"]
+    list_select_related = ["phone_number"]
+    search_fields = ["phone_number__e164"]
+
+
+@admin.register(RateCardTier)
+class RateCardTierAdmin(ReadOnlyAdmin):
+    """Meta's volume tiers as loaded by load_volume_tiers."""
+
+    list_display = ["effective_date", "currency", "market", "category", "volume_from", "rate", "source"]
+    list_filter = ["effective_date", "currency", "category", "market"]
+    search_fields = ["market", "source"]
+
+
+@admin.register(UsageVolumeCounter)
+class UsageVolumeCounterAdmin(ReadOnlyAdmin):
+    """Charged messages per client × market × category × month: the position volume tiers price by."""
+
+    list_display = ["month", "client", "market", "category", "count"]
+    list_filter = ["month", "category", "market"]
+    list_select_related = ["client"]
+    search_fields = ["client__company_name", "market"]
 
 
 @admin.register(StaffAction)

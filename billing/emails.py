@@ -63,8 +63,11 @@ def _payment_failed_email_send(invoice: Invoice, failures: list[str], final: boo
     else:
         subject = _("Payment failed: %(kind)s %(number)s") % names
         retry = " " + _("We will try again on %(day)s.") % {"day": formats.day(next_retry_at)} if next_retry_at else ""
-        next_step = _("Manual payment is needed.") + retry + " " + _(
-            "Services resume automatically once the payment is received."
+        next_step = (
+            _("Manual payment is needed.")
+            + retry
+            + " "
+            + _("Services resume automatically once the payment is received.")
         )
     body = (
         _("Hello %(company)s,") % {"company": invoice.billed_company.get("company_name", "")}

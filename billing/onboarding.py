@@ -35,12 +35,18 @@ def number_onboard(
     tier: LicenseTier,
     onboarded_at: dt.datetime | None = None,
     display_name: str = "",
+    meta_phone_number_id: str = "",
 ) -> PhoneNumber:
     """Onboard a number; one onboarded after the 1st gets its pro-rated License Invoice – New Numbers, queued for
     when this transaction commits (the daily billing sweep catches any that a lost task missed)."""
     with transaction.atomic():
         number = hub_services.number_create(
-            waba=waba, e164=e164, tier=tier, onboarded_at=onboarded_at, display_name=display_name
+            waba=waba,
+            e164=e164,
+            tier=tier,
+            onboarded_at=onboarded_at,
+            display_name=display_name,
+            meta_phone_number_id=meta_phone_number_id,
         )
         new_numbers_on_onboard(number=number)
     return number

@@ -10,6 +10,7 @@ from billing.audit import audit_run_record
 from billing.billing_runs import billing_run_begin, billing_run_chunk_done, billing_run_finish
 from billing.invoicing import calendar
 from billing.invoicing.licenses import new_numbers_issue
+from billing.meta_analytics import pricing_analytics_pull
 from billing.models import BillingRunSource
 from billing.restrictions import restrictions_evaluate
 from core import clock
@@ -302,3 +303,10 @@ def staff_job_run_task(job_id: int) -> str:
     from billing.staff_jobs import staff_job_run
 
     return staff_job_run(job_id=job_id).status
+
+
+@shared_task(name="billing.meta_pricing_analytics", time_limit=30 * 60)
+def meta_pricing_analytics_task(day: str | None = None) -> dict[str, int]:
+    """Yesterday's pricing analytics of every WABA from Meta's Graph API, reconciled (re-running posts nothing)."""
+    target = dt.date.fromisoformat(day) if day else clock.now().date() - dt.timedelta(days=1)
+    return pricing_analytics_pull(day=target)

@@ -36,3 +36,8 @@ BEAT_SCHEDULE |= {
         "task": "billing.partner_risk_digest", "schedule": crontab(hour=7, minute=30, day_of_week="mon"),
     },
 }
+
+# Meta's pricing analytics of yesterday (and the day before) for every WABA, reconciled against what was rated.
+BEAT_SCHEDULE |= {
+    "meta-pricing-analytics": {"task": "billing.meta_pricing_analytics", "schedule": crontab(hour=6, minute=15)},
+}

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing.webhooks import stripe_webhook
+from billing.webhooks_meta import meta_webhook
 from ops.metrics import metrics_view
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("stripe/webhook/", stripe_webhook, name="stripe-webhook"),
     path("metrics", metrics_view, name="metrics"),
+    path("webhooks/meta/", meta_webhook, name="meta-webhook"),
 ]
 
 handler404 = "api.errors.not_found"

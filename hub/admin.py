@@ -77,6 +77,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     list_display = [
         "e164",
         "display_name",
+        "meta_phone_number_id",
         "waba",
         "hub",
         "tier",
@@ -86,7 +87,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "tier", "onboarded_at"]
     list_select_related = ["waba__hub", "tier"]
-    search_fields = ["e164", "display_name", "waba__meta_waba_id", "waba__hub__hub_id"]
+    search_fields = ["e164", "display_name", "meta_phone_number_id", "waba__meta_waba_id", "waba__hub__hub_id"]
     date_hierarchy = "onboarded_at"
     autocomplete_fields = ["waba"]
 
@@ -111,13 +112,16 @@ class MessageUsageAdmin(ReadOnlyAdmin):
         "phone_number",
         "category",
         "market",
+        "pricing_type",
         "billable",
+        "estimated",
+        "unrated",
         "cost",
         "currency",
         "sent_at",
         "period",
     ]
-    list_filter = ["period", "category", "billable", "currency", "market"]
+    list_filter = ["period", "category", "pricing_type", "billable", "estimated", "unrated", "currency", "market"]
     list_select_related = ["hub", "waba", "phone_number"]
     search_fields = ["message_id", "hub__hub_id", "waba__meta_waba_id", "phone_number__e164"]
     date_hierarchy = "sent_at"

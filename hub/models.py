@@ -115,6 +115,13 @@ class PhoneNumber(models.Model):
     waba = models.ForeignKey(Waba, on_delete=models.PROTECT, related_name="numbers")
     e164 = models.CharField(_("phone number"), max_length=16, validators=[validate_e164])
     display_name = models.CharField(max_length=200, blank=True)
+    meta_phone_number_id = models.CharField(
+        _("Meta phone number ID"),
+        max_length=32,
+        blank=True,
+        validators=[RegexValidator(r"^[0-9]+$", _("Meta's phone number ID is a string of digits."))],
+        help_text=_("The number's ID in WhatsApp Cloud API webhooks (metadata.phone_number_id)."),
+    )
     tier = models.ForeignKey(LicenseTier, on_delete=models.PROTECT, related_name="numbers")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     onboarded_at = models.DateTimeField()
@@ -134,6 +141,12 @@ class PhoneNumber(models.Model):
             models.UniqueConstraint(
                 fields=["e164"], condition=~models.Q(status="deleted"), name="phone_number_live_unique"
             ),
+            # Meta's webhooks name the number by this ID: one live number per ID, or usage could go to the wrong hub.
+            models.UniqueConstraint(
+                fields=["meta_phone_number_id"],
+                condition=~models.Q(status="deleted") & ~models.Q(meta_phone_number_id=""),
+                name="phone_meta_id_live_unique",
+            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "pending_deletion", "deleted"]),
                 name="phone_status_known",
@@ -143,7 +156,7 @@ class PhoneNumber(models.Model):
                 name="phone_deleted_has_time",
             ),
         ]
-        indexes = [models.Index(fields=["e164"])]
+        indexes = [models.Index(fields=["e164"]), models.Index(fields=["meta_phone_number_id"])]
 
     def __str__(self) -> str:
         return self.e164

@@ -33,10 +33,16 @@ def number_create(
     tier: LicenseTier,
     onboarded_at: dt.datetime | None = None,
     display_name: str = "",
+    meta_phone_number_id: str = "",
 ) -> PhoneNumber:
     """A number on `waba`; its license is billed by `billing.onboarding.number_onboard`."""
     number = PhoneNumber(
-        waba=waba, e164=e164, tier=tier, display_name=display_name, onboarded_at=onboarded_at or clock.now()
+        waba=waba,
+        e164=e164,
+        tier=tier,
+        display_name=display_name,
+        meta_phone_number_id=meta_phone_number_id,
+        onboarded_at=onboarded_at or clock.now(),
     )
     number.full_clean()
     number.save()

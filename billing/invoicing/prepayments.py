@@ -78,8 +78,9 @@ def monthly_prepayment_issue(
             f"monthly:{funded:%Y-%m}",
             funded,
             clock.next_month(funded),
-            Phrase(gettext_noop("Monthly prepayment for usage costs, %(month)s"),
-                   {"month": partial(formats.month, funded)}),
+            Phrase(
+                gettext_noop("Monthly prepayment for usage costs, %(month)s"), {"month": partial(formats.month, funded)}
+            ),
             card,
         )  # fmt: skip
         for account in accounts

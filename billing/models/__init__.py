@@ -40,7 +40,19 @@ from billing.models.payments import (
 )
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 from billing.models.staff import StaffAction, StaffActionKind
-from billing.models.usage import Category, MessageUsage, RateCardRate
+from billing.models.usage import (
+    TIERED_CATEGORIES,
+    Category,
+    MessageUsage,
+    MetaPricingPoint,
+    MetaWebhookSkip,
+    NumberAllowanceCounter,
+    PricingType,
+    RateCardAllowance,
+    RateCardRate,
+    RateCardTier,
+    UsageVolumeCounter,
+)
 
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
@@ -51,4 +63,6 @@ __all__ = [
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
     "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
     "BillingRun", "BillingRunSource", "StaffJob", "StaffJobStatus",
+    "MetaPricingPoint", "MetaWebhookSkip", "PricingType", "RateCardTier", "TIERED_CATEGORIES",
+    "UsageVolumeCounter", "NumberAllowanceCounter", "RateCardAllowance",
 ]  # fmt: skip

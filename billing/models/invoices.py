@@ -96,7 +96,8 @@ class Invoice(models.Model):
             models.Index(fields=["status", "issued_at"]),
             # the delivery sweep's scan: issued invoices not delivered yet (a handful, whatever the table's size)
             models.Index(
-                fields=["issued_at"], name="invoice_undelivered",
+                fields=["issued_at"],
+                name="invoice_undelivered",
                 condition=models.Q(delivered_at__isnull=True, number__isnull=False),
             ),  # fmt: skip
         ]

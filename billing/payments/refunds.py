@@ -135,8 +135,12 @@ def credit_refund_record(
         piece = min(left, funds)
         refunds.append(
             _refund_start(
-                attempt_id=attempt.pk, amount=None, funds=piece, source=RefundSource.CREDIT,
-                reason=reason, user_id=user_id,
+                attempt_id=attempt.pk,
+                amount=None,
+                funds=piece,
+                source=RefundSource.CREDIT,
+                reason=reason,
+                user_id=user_id,
             )  # fmt: skip
         )
         left -= piece

@@ -309,10 +309,12 @@ def usage_breakdown(*, hub: Hub, month: dt.date) -> list[dict]:
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 640, 200, 56
 CATEGORY_COLOURS = {
     Category.MARKETING: "#0b6e4f",
+    Category.MARKETING_LITE: "#3cb88a",
     Category.UTILITY: "#2e90fa",
     Category.AUTHENTICATION: "#f79009",
     Category.AUTHENTICATION_INTERNATIONAL: "#dc6803",
     Category.SERVICE: "#9e77ed",
+    Category.REFERRAL_CONVERSION: "#ee46bc",
 }
 OTHER_COLOUR = "#98a2b3"
 

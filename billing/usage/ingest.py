@@ -10,7 +10,7 @@ import random
 import time
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 
@@ -22,7 +22,9 @@ from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, U
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import Category, MessageUsage
 from billing.sql import insert_rows_new_only, one_of
+from billing.usage.allowances import AllowanceItem, allowance_free
 from billing.usage.rating import RateBook
+from billing.usage.tiers import TierItem, volume_rates
 from core import clock
 from hub.models import PhoneNumber, Waba, e164_error
 
@@ -61,6 +63,9 @@ class UsageEvent:
     billable: bool
     pricing_model: str
     sent_at: dt.datetime
+    # Set by Meta's webhooks (billing.usage.meta_webhooks): its pricing.type, and whether the country is unknown.
+    pricing_type: str = "regular"
+    estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class _WabaRef:
     hub_id: str
     currency: str
     account_id: int
+    client_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +105,7 @@ class _Rated:
     rate_date: dt.date
     market: str
     rate: Decimal
+    unrated: bool = False  # a category this portal does not know yet and the card has no rate for: held at zero
 
 
 def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
@@ -204,7 +211,15 @@ def usage_record_batch(*, events: Sequence[object]) -> UsageBatchResult:
         raise UsageBatchTooLarge(f"A batch holds at most {settings.USAGE_MAX_BATCH} events, got {len(events)}.")
     result = UsageBatchResult()
     now = clock.now()
-    parsed = _parse_all(events, now, result)
+    return usage_record_events(parsed=_parse_all(events, now, result), now=now, result=result)
+
+
+def usage_record_events(
+    *, parsed: list[tuple[int, UsageEvent]], now: dt.datetime, result: UsageBatchResult | None = None
+) -> UsageBatchResult:
+    """Rate and record events already parsed (by usage_event_parse or by Meta's webhook parser), each with its
+    index in the sender's batch; `result` may already hold that batch's parse rejections and duplicates."""
+    result = result if result is not None else UsageBatchResult()
     rated = _accepted_once(_rate(parsed, result), result)
     for attempt in range(RECORD_ATTEMPTS):
         try:
@@ -252,7 +267,16 @@ def _accepted_once(rated: list[_Rated], result: UsageBatchResult) -> list[_Rated
 
 
 def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> list[_Rated]:
-    columns = ("id", "meta_waba_id", "timezone", "hub_id", "hub__hub_id", "hub__currency", "hub__credit_account__id")
+    columns = (
+        "id",
+        "meta_waba_id",
+        "timezone",
+        "hub_id",
+        "hub__hub_id",
+        "hub__currency",
+        "hub__credit_account__id",
+        "hub__client_id",
+    )
     wabas = {
         row[1]: _WabaRef(*row)
         for row in Waba.objects.filter(one_of("meta_waba_id", {e.waba_id for _, e in parsed})).values_list(*columns)
@@ -281,6 +305,11 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
             rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0)))
             continue
         found = book.rate_for(currency=waba.currency, country=event.recipient_country, category=event.category, day=day)
+        if found is None and event.category not in CATEGORIES:
+            # Meta sent a category that is new to us and the card has no rate for: recorded at zero, never lost.
+            market = market_for_country(event.recipient_country)
+            rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0), unrated=True))
+            continue
         if found is None:
             result.rejected.append(
                 Rejection(
@@ -307,9 +336,10 @@ def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, st
 def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
     with transaction.atomic():
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
+        # (Volume tiers and allowances read the recorded ids themselves, under their counters' locks.)
         ids = [r.event.message_id for r in rated]
         seen = set() if connection.vendor == "postgresql" else _recorded_message_ids(ids)
-        fresh = [r for r in rated if r.event.message_id not in seen]
+        fresh = _volume_priced([r for r in rated if r.event.message_id not in seen])
         charges = [
             UsageCharge(
                 account_id=r.waba.account_id,
@@ -334,6 +364,43 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
 
 
+def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
+    """Messages inside their number's monthly free allowance at zero; the other charged utility and authentication
+    messages at their volume tier's rate, where the card has tiers."""
+    costly = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+    free = allowance_free(
+        [
+            AllowanceItem(
+                message_id=fresh[i].event.message_id,
+                number_id=fresh[i].number_id,
+                category=fresh[i].event.category,
+                rate_date=fresh[i].rate_date,
+                sent_at=fresh[i].event.sent_at,
+            )
+            for i in costly
+        ]
+    )
+    free_rows = {costly[n] for n in free}
+    fresh = [replace(r, rate=Decimal(0)) if i in free_rows else r for i, r in enumerate(fresh)]
+    charged = [i for i in costly if i not in free_rows]
+    items = [
+        TierItem(
+            message_id=fresh[i].event.message_id,
+            client_id=fresh[i].waba.client_id,
+            currency=fresh[i].waba.currency,
+            market=fresh[i].market,
+            category=fresh[i].event.category,
+            rate_date=fresh[i].rate_date,
+            sent_at=fresh[i].event.sent_at,
+        )
+        for i in charged
+    ]
+    priced = list(fresh)
+    for item_index, rate in volume_rates(items).items():
+        priced[charged[item_index]] = replace(priced[charged[item_index]], rate=rate)
+    return priced
+
+
 def _recorded_message_ids(message_ids: list[str]) -> set[str]:
     return set(MessageUsage.objects.filter(one_of("message_id", message_ids)).values_list("message_id", flat=True))
 
@@ -348,6 +415,9 @@ USAGE_COLUMNS = (
     "category",
     "pricing_model",
     "billable",
+    "pricing_type",
+    "estimated",
+    "unrated",
     "sent_at",
     "rate_date",
     "rate",
@@ -383,6 +453,9 @@ def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetim
         r.event.category,
         r.event.pricing_model,
         r.event.billable,
+        r.event.pricing_type,
+        r.event.estimated,
+        r.unrated,
         r.event.sent_at,
         r.rate_date,
         r.rate,

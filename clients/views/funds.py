@@ -14,6 +14,7 @@ from billing.forecast import forecasts_for
 from billing.invoicing.prepayments import PrepaymentError
 from billing.payments.topup_requests import TopupKeyReused, topup_request
 from billing.selectors import clients as selectors
+from billing.selectors.reconciliations import hub_reconciliations, reconciliation_month
 from clients.forms import AddFundsForm, AutoRenewalForm, BalanceAlertsForm, MonthlyPrepaymentForm
 from core import clock
 from portal.scope import client_required
@@ -64,6 +65,8 @@ def _render(request, hub, *, status: int = 200, **forms):
         ),
         "usage_chart": selectors.usage_chart(days, selectors.daily_usage(hub=hub, month=month)),
         "breakdown": selectors.usage_breakdown(hub=hub, month=month),
+        "reconciled_month": (reconciled := reconciliation_month(request.GET.get("reconciled"), default=month)),
+        "reconciliations": hub_reconciliations(hub=hub, month=reconciled),
         **forms,
     }
     return render(request, "clients/funds.html", context, status=status)

@@ -248,6 +248,19 @@ JOURNAL_DATEV_CONSULTANT = env("JOURNAL_DATEV_CONSULTANT", "1001")
 JOURNAL_DATEV_CLIENT = env("JOURNAL_DATEV_CLIENT", "1")
 JOURNAL_DATEV_ACCOUNT_LENGTH = 4
 
+# Meta's WhatsApp Cloud API webhooks (/webhooks/meta/): the app secret signs each POST (X-Hub-Signature-256), the
+# verify token answers Meta's subscription check. Without a secret every POST is refused (401).
+META_APP_SECRET = env("META_APP_SECRET", "")
+META_VERIFY_TOKEN = env("META_VERIFY_TOKEN", "")
+# Meta's Graph API, read daily for every WABA's pricing analytics (reconciliation): base URL with its version, and a
+# system user's token with whatsapp_business_management. Network errors, 429 and 5xx are retried with back-off.
+META_GRAPH_API_BASE = env("META_GRAPH_API_BASE", "https://graph.facebook.com/v23.0")
+META_GRAPH_API_TOKEN = env("META_GRAPH_API_TOKEN", "")
+META_GRAPH_RETRIES = 3
+META_GRAPH_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one
+META_GRAPH_TIMEOUT = 30
+META_GRAPH_MAX_PAGES = 100
+
 # Usage ingestion: the largest batch a caller may hand the usage service at once.
 USAGE_MAX_BATCH = 1000
 

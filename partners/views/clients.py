@@ -25,10 +25,12 @@ PIXEL = Decimal("0.1")
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, CHART_TOP = 160, 48, 24, 10
 CATEGORY_COLOURS = {
     Category.MARKETING: "#2563eb",
+    Category.MARKETING_LITE: "#60a5fa",
     Category.UTILITY: "#16a34a",
     Category.AUTHENTICATION: "#d97706",
     Category.AUTHENTICATION_INTERNATIONAL: "#b45309",
     Category.SERVICE: "#7c3aed",
+    Category.REFERRAL_CONVERSION: "#db2777",
 }
 
 

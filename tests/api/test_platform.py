@@ -82,8 +82,8 @@ def test_a_batch_records_the_valid_events_and_reports_each_rejection_by_index(pl
         "rejections": [
             {
                 "index": 1,
-                "reason": "unknown category 'bulk' (expected one of: marketing, utility, authentication, "
-                "authentication_international, service)",
+                "reason": "unknown category 'bulk' (expected one of: marketing, marketing_lite, utility, "
+                "authentication, authentication_international, service, referral_conversion)",
             },
             {
                 "index": 3,

@@ -1,21 +1,38 @@
+import datetime as dt
+
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.usage.meta_rate_card import is_meta_rate_card, meta_rate_card_load
 from billing.usage.rate_card import RateCardError, rate_card_load, rate_card_text
 
 
 class Command(BaseCommand):
     help = (
-        "Load Meta rates from a CSV file (effective_date,currency,market,category,rate; UTF-8, at most 2 MB). "
-        "All lines or nothing."
+        "Load Meta rates, all lines or nothing, from the portal's CSV (effective_date,currency,market,category,rate) "
+        "or from Meta's downloadable rate card as published (then --effective-date is required); UTF-8, at most 2 MB."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("file")
+        parser.add_argument(
+            "--effective-date",
+            type=dt.date.fromisoformat,
+            help="YYYY-MM-DD from which the rates of Meta's rate card file apply (that file carries no date).",
+        )
 
-    def handle(self, *args, file, **options):
+    def handle(self, *args, file, effective_date, **options):
         try:
             with open(file, "rb") as handle:
-                result = rate_card_load(lines=rate_card_text(handle), source=file)
+                lines = list(rate_card_text(handle))  # UTF-8 (a BOM allowed), at most 2 MB, or a clear error
+            meta_format = bool(lines) and is_meta_rate_card(lines[0])
+            if meta_format and effective_date is None:
+                raise CommandError(f"{file} is Meta's rate card, which carries no date: give --effective-date.")
+            if not meta_format and effective_date is not None:
+                raise CommandError(f"{file} has its effective dates on every line: drop --effective-date.")
+            if meta_format:
+                result = meta_rate_card_load(lines=lines, effective_date=effective_date, source=file)
+            else:
+                result = rate_card_load(lines=lines, source=file)
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from exc
         except RateCardError as exc:

@@ -19,7 +19,9 @@ SAMPLE = Path(__file__).resolve().parents[3] / "billing" / "usage" / "data" / "r
 WABA_ID = "104857600099"
 NUMBER = "+4915112345678"
 OTHER_NUMBER = "+4915112345699"
-CATEGORIES = "marketing, utility, authentication, authentication_international, service"
+CATEGORIES = (
+    "marketing, marketing_lite, utility, authentication, authentication_international, service, referral_conversion"
+)
 
 
 def sample_rate(effective_date: str, currency: str, market: str, category: str) -> Decimal:

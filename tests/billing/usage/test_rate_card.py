@@ -16,7 +16,9 @@ HEADER = "effective_date,currency,market,category,rate"
 GOOD_BEFORE = "2026-07-01,EUR,DE,marketing,0.125580"
 GOOD_AFTER = "2026-07-01,EUR,FR,utility,0.030000"
 NOT_A_MARKET = "is not a country with its own market nor one of Meta's regional markets"
-CATEGORIES = "marketing, utility, authentication, authentication_international, service"
+CATEGORIES = (
+    "marketing, marketing_lite, utility, authentication, authentication_international, service, referral_conversion"
+)
 
 
 def sample_data_lines() -> list[str]:
