@@ -11,13 +11,13 @@ import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
 
-from babel.numbers import format_currency
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.utils import dateformat
+from django.utils import translation
 from django.utils.translation import gettext as _
 
+from billing import formats
 from billing.models import CardExpiryReminder, CreditAccount, PaymentMethod, PaymentMethodKind
 from billing.queue import enqueue_on_commit
 from core import clock
@@ -28,7 +28,8 @@ REMINDER_DAYS = (30, 7)
 
 
 def money_text(amount: Decimal, currency: str) -> str:
-    return format_currency(amount.quantize(Decimal("0.01")), currency, locale="en")
+    """In the active language's layout: the alerts render in the recipient party's language."""
+    return formats.money(amount.quantize(Decimal("0.01")), currency)
 
 
 def low_balance_crossed(account: CreditAccount, before: Decimal) -> bool:
@@ -62,6 +63,11 @@ def _send(recipient: str, subject: str, body: str) -> None:
 def balance_alert_send(*, account_id: int, kind: str, balance: Decimal) -> None:
     """The email for one crossing; `balance` is the balance right after the posting that crossed."""
     account = CreditAccount.objects.select_related("hub__client").get(pk=account_id)
+    with translation.override(account.hub.client.billing_language):
+        _balance_email(account=account, kind=kind, balance=balance)
+
+
+def _balance_email(*, account: CreditAccount, kind: str, balance: Decimal) -> None:
     hub, client = account.hub, account.hub.client
     figures = {"company": client.company_name, "hub": hub.name, "hub_id": hub.hub_id,
                "balance": money_text(balance, account.currency)}  # fmt: skip
@@ -139,9 +145,14 @@ def _reminder_record(card: PaymentMethod, days: int) -> bool:
 
 def _card_email(card: PaymentMethod, expires_on: dt.date) -> None:
     party = card.client or card.partner
+    with translation.override(party.billing_language):
+        _card_email_in_language(card=card, party=party, expires_on=expires_on)
+
+
+def _card_email_in_language(*, card: PaymentMethod, party, expires_on: dt.date) -> None:
     where = _("Client Hub") if card.client_id else _("Partner Hub")
     figures = {"company": party.company_name, "card": f"{(card.brand or 'Card').capitalize()} •••• {card.last4}",
-               "date": dateformat.format(expires_on, "j M Y"), "where": where}  # fmt: skip
+               "date": formats.day(expires_on), "where": where}  # fmt: skip
     subject = _("Your card %(card)s expires on %(date)s") % figures
     body = _(
         "Hello %(company)s,\n\nyour saved card %(card)s expires on %(date)s. Invoices and automatic top-ups are "

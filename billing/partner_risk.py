@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.utils import dateformat
+from django.utils import translation
 from django.utils.translation import gettext as _
 
+from billing import formats
 from billing.balance_alerts import card_expires_on
 from billing.forecast import forecasts_for
 from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentMethodKind, Restriction
@@ -45,7 +46,7 @@ class ClientAtRisk:
 
 
 def _day(day: dt.date) -> str:
-    return dateformat.format(day, "j M Y")
+    return formats.day(day)
 
 
 def _forecast_reasons(hubs: list[Hub], several: dict[int, bool]) -> dict[int, list[RiskReason]]:
@@ -138,13 +139,18 @@ def risk_digests_send() -> int:
     for member in members:
         by_partner[member.partner_id].append(member.user)
     for partner in Partner.objects.filter(id__in=by_partner).order_by("id"):
-        at_risk = clients_at_risk(partner=partner)
-        if not at_risk:
-            continue
-        subject = _("Clients at risk this week: %(count)s of %(partner)s") % {
-            "count": len(at_risk), "partner": partner.name}  # fmt: skip
-        for user in by_partner[partner.id]:
-            body = _digest_body(partner=partner, user=user, at_risk=at_risk)
-            EmailMessage(subject=subject, body=f"{body}\n\n{settings.PROVIDER_NAME}\n", to=[user.email]).send()
-            sent += 1
+        with translation.override(partner.billing_language):  # the reasons' texts too: built in the language
+            sent += _partner_digests_send(partner=partner, users=by_partner[partner.id])
     return sent
+
+
+def _partner_digests_send(*, partner: Partner, users: list) -> int:
+    at_risk = clients_at_risk(partner=partner)
+    if not at_risk:
+        return 0
+    subject = _("Clients at risk this week: %(count)s of %(partner)s") % {
+        "count": len(at_risk), "partner": partner.name}  # fmt: skip
+    for user in users:
+        body = _digest_body(partner=partner, user=user, at_risk=at_risk)
+        EmailMessage(subject=subject, body=f"{body}\n\n{settings.PROVIDER_NAME}\n", to=[user.email]).send()
+    return len(users)

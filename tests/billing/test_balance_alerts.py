@@ -145,3 +145,33 @@ def test_a_card_first_seen_a_few_days_before_expiry_gets_only_the_7_day_reminder
     ]
     assert smtp.texts()[0][2].endswith("Add a new card under Payment methods in the Partner Hub.\n\n"
                                                    "Hub Portal GmbH\n")  # fmt: skip
+
+
+def test_a_german_clients_low_balance_email_is_in_german(smtp, django_capture_on_commit_callbacks):
+    """The alert follows the client's invoice language (not the active one), with German amounts."""
+    client = ClientFactory(company_name="Acme GmbH", billing_email="finance@acme.example", invoice_language="de")
+    hub = HubFactory(client=client, name="Acme Main")
+    ledger_post(account=hub.credit_account, kind=EntryKind.FUNDS_ADDED, amount=Money("1100.00", "EUR"), key="funds")
+    CreditAccount.objects.filter(hub=hub).update(low_balance_alert=Decimal("1000.00"), auto_renew=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        debit(hub, "-100.50", key="usage:1")
+
+    assert smtp.texts() == [(
+        "finance@acme.example",
+        "Niedriges Guthaben: Acme Main steht bei €999,50",
+        f"Guten Tag Acme GmbH,\n\ndas Guthaben des Hubs Acme Main ({hub.hub_id}) ist unter Ihren Warnschwellenwert von "
+        "€1.000,00 gefallen: Es beträgt jetzt €999,50.\nLaden Sie auf der Seite „Guthaben“ des Client Hub Guthaben "
+        "auf, bevor es aufgebraucht ist: Bei 0,00 werden ausgehende Nachrichten pausiert.\n\nHub Portal GmbH\n",
+    )]
+
+
+def test_a_german_partners_card_reminder_is_in_german(smtp):
+    partner = PartnerFactory(name="Vermittler", invoice_language="de")
+    card_of(partner, month=12, year=2026)
+
+    with time_machine.travel(dt.datetime(2026, 12, 27, 7, tzinfo=dt.UTC), tick=False):
+        assert card_expiry_reminders_send() == 1
+
+    [(to, subject, body)] = smtp.texts()
+    assert subject == "Ihre Karte Visa •••• 4242 läuft am 31. Dezember 2026 ab"
+    assert body.endswith("Fügen Sie im Partner Hub unter Zahlungsmethoden eine neue Karte hinzu.\n\nHub Portal GmbH\n")

@@ -130,3 +130,20 @@ def test_a_partner_user_turns_the_digest_off_for_themselves_only(client, partner
     assert [to for to, _subject, _body in smtp.texts()] == ["colleague@vermittler.example"]
     client.post("/partner/risk-digest/", {"risk_digest": "on"})
     assert PartnerMembership.objects.get(user=me).risk_digest is True
+
+
+def test_a_german_partners_digest_is_in_german(partner_world, smtp):
+    """The digest, reasons included, in the partner's invoice language."""
+    partner = partner_world["partner"]
+    partner.invoice_language = "de"
+    partner.save()
+    anna = UserFactory(email="anna@vermittler.example", first_name="Anna", last_name="Berg")
+    PartnerMembership.objects.create(user=anna, partner=partner, role="owner")
+
+    with time_machine.travel(TODAY, tick=False):
+        assert risk_digests_send() == 1
+
+    [(to, subject, body)] = smtp.texts()
+    assert to == "anna@vermittler.example"
+    assert subject == "Gefährdete Kunden diese Woche: 2 von Vermittler"
+    assert "- Gamma Ltd: hinterlegte Karte läuft am 31. Dezember 2026 ab\n" in body
