@@ -5,6 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django import template
 
 from billing import formats
+from billing.ledger_texts import ledger_reference_text
 
 register = template.Library()
 
@@ -31,6 +32,12 @@ def money_precise(amount, currency: str = "EUR") -> str:
     exponent = value.as_tuple().exponent
     digits = max(2, -exponent) if isinstance(exponent, int) and exponent < 0 else 2
     return formats.money_precise(value, currency, places=digits)
+
+
+@register.filter
+def ledger_reference(reference: str) -> str:
+    """`{{ entry.reference|ledger_reference }}`: the ledger's stored English reference in the active language."""
+    return ledger_reference_text(reference or "")
 
 
 # Dates: one style per language on every page (billing.formats); moments in the person's time zone.

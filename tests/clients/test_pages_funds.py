@@ -439,3 +439,32 @@ def test_stripe_lost_between_creating_and_confirming_the_charge_is_settled_by_th
     assert (stuck.status, stuck.failure_code) == ("failed", "interrupted")  # Stripe held it unconfirmed: canceled
     assert len(localstripe.charges(acme.stripe_customer.stripe_customer_id)) == 1
     assert account_of(acme).balance == Decimal("120.00")
+
+
+def test_the_ledgers_stored_english_references_are_shown_in_the_readers_language(client, acme):
+    """The ledger keeps "317 messages" as written; a German reader sees it in German, an English one as stored."""
+    from djmoney.money import Money
+
+    from billing.ledger import ledger_post
+    from billing.models import EntryKind
+
+    hub = acme.hubs.get()
+    account = hub.credit_account
+    ledger_post(account=account, kind=EntryKind.USAGE, amount=Money("-3.17", "EUR"), key="u1",
+                reference="1317 messages")  # fmt: skip
+    ledger_post(account=account, kind=EntryKind.USAGE, amount=Money("-0.01", "EUR"), key="u2", reference="1 messages")
+    ledger_post(account=account, kind=EntryKind.ROUNDING, amount=Money("-0.004", "EUR"), key="r1",
+                reference="Usage rounded to the cent, November 2026")  # fmt: skip
+    client.force_login(member(acme, "viewer"))
+
+    german = client.get("/client/funds/", headers={"accept-language": "de"}).content.decode()
+    english = client.get("/client/funds/", headers={"accept-language": "en"}).content.decode()
+
+    assert "<td>1.317 Nachrichten</td>" in german
+    assert "<td>1 Nachricht</td>" in german
+    assert "<td>Nutzung auf den Cent gerundet, November 2026</td>" in german
+    assert "<td>1,317 messages</td>" in english
+    assert "<td>1 message</td>" in english
+    assert "<td>Usage rounded to the cent, November 2026</td>" in english
+    assert set(LedgerEntry.objects.filter(account=account).values_list("reference", flat=True)) >= {
+        "1317 messages", "1 messages", "Usage rounded to the cent, November 2026"}  # fmt: skip
