@@ -4,7 +4,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from billing.markets import COUNTRY_NAMES
-from core.company import normalize_vat_id, vat_id_error
+from core.company import (
+    BRAZIL_STATES,
+    brazil_tax_id_error,
+    brazil_tax_id_normalize,
+    normalize_vat_id,
+    vat_id_error,
+)
 from partners.models import Plan
 
 COUNTRY_CHOICES = sorted(COUNTRY_NAMES.items(), key=lambda item: item[1])
@@ -36,6 +42,11 @@ class ClientOnboardForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     country = forms.ChoiceField(label=_("Country"), choices=COUNTRY_CHOICES)
     vat_id = forms.CharField(label=_("VAT ID"), max_length=20, required=False)
+    # Brazil: what a Boleto needs (the billing details page asks the same); ignored for other countries.
+    tax_id = forms.CharField(label=_("CNPJ/CPF"), max_length=18, required=False,
+                             help_text=_("Brazil only: the company's CNPJ (or a person's CPF), which a Boleto needs."))
+    state = forms.ChoiceField(label=_("State (UF)"), choices=[("", "—"), *BRAZIL_STATES], required=False,
+                              help_text=_("Brazil only: the state (UF) of the address."))  # fmt: skip
     billing_email = forms.EmailField(label=_("Billing email"))
     hub_name = forms.CharField(label=_("Hub name"), max_length=200)
 
@@ -46,7 +57,17 @@ class ClientOnboardForm(forms.Form):
         if error:
             self.add_error("vat_id", error)
         data["vat_id"] = vat_id
+        self._clean_brazil(data)
         return data
+
+    def _clean_brazil(self, data: dict) -> None:
+        if data.get("country") != "BR":
+            data["tax_id"], data["state"] = "", ""
+            return
+        tax_id = data.get("tax_id", "")
+        if tax_id and (error := brazil_tax_id_error(tax_id)):
+            self.add_error("tax_id", error)
+        data["tax_id"] = brazil_tax_id_normalize(tax_id)
 
 
 class PlanChangeForm(forms.Form):

@@ -109,3 +109,37 @@ def test_a_viewer_sees_the_plan_but_cannot_change_it(client):
     assert "<form" not in page.split("<main")[1].split("<footer")[0]  # the footer has the language switch
     assert response.status_code == 403
     assert Partner.objects.get(pk=partner.pk).plan.code == "growth"
+
+
+BRAZIL = {**DETAILS, "company_name": "Loja Exemplo Ltda", "country": "BR", "vat_id": "", "city": "Rio de Janeiro",
+          "postal_code": "20040-002", "billing_email": "financeiro@loja.example"}  # fmt: skip
+
+
+def test_a_brazilian_client_is_onboarded_with_its_cnpj_and_state(client):
+    partner = PartnerFactory()
+    partner_member(client, partner, "billing")
+    assert 'name="tax_id"' in client.get("/partner/clients/onboard/").content.decode()
+
+    client.post("/partner/clients/onboard/", {**BRAZIL, "tax_id": "11.222.333/0001-81", "state": "RJ"})
+
+    new = Client.objects.get(partner=partner)
+    assert (new.country, new.tax_id, new.state) == ("BR", "11222333000181", "RJ")
+
+
+def test_an_invalid_cnpj_is_shown_and_nothing_is_created(client):
+    partner_member(client, PartnerFactory())
+
+    response = client.post("/partner/clients/onboard/", {**BRAZIL, "tax_id": "11.222.333/0001-80", "state": "RJ"})
+
+    assert response.status_code == 400
+    assert "11.222.333/0001-80 is not a valid CPF (11 digits) or CNPJ (14 digits)." in response.content.decode()
+    assert not Client.objects.exists() and not Hub.objects.exists()
+
+
+def test_cnpj_and_state_are_dropped_for_a_client_outside_brazil(client):
+    partner = PartnerFactory()
+    partner_member(client, partner, "billing")
+
+    client.post("/partner/clients/onboard/", {**DETAILS, "tax_id": "11.222.333/0001-81", "state": "RJ"})
+
+    assert Client.objects.values_list("tax_id", "state").get(partner=partner) == ("", "")
