@@ -81,7 +81,6 @@ def main() -> None:
     import time_machine
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from bench.usage_ingest import build_world
     from billing.audit import ledger_audit
@@ -99,7 +98,15 @@ def main() -> None:
     for run, per_webhook in enumerate((1, 100)):
         bodies = list(webhook_bodies(numbers, args.statuses, per_webhook, offset=run * args.statuses))
         with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
-            with CaptureQueriesContext(connection) as probe:
+            # Counted by an execute wrapper: Django's request_started signal resets connection.queries, which
+            # makes CaptureQueriesContext read 0 around a test Client request.
+            probe: list[str] = []
+
+            def count(execute, sql, params, many, context, probe=probe):
+                probe.append(sql)
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(count):
                 client.post("/webhooks/meta/", bodies[0][0], content_type="application/json",
                             HTTP_X_HUB_SIGNATURE_256=bodies[0][1])  # fmt: skip
             started = time.perf_counter()
