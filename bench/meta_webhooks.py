@@ -1,7 +1,9 @@
 """Meta webhooks through POST /webhooks/meta/ (signature check, JSON, parsing, the usage batch service) on PostgreSQL.
 
-Prints statuses per second for webhooks carrying one status each (as Meta mostly sends them) and carrying 100, and
-queries per webhook. Compare with bench/usage_ingest.py (the usage-events path).
+The endpoint stores each signed webhook and answers at once; a drain (billing.meta_webhooks_drain, queued on commit)
+rates the inbox in batches of up to 1,000 statuses. Prints, for webhooks carrying one status each (as Meta mostly
+sends them) and carrying 100: webhooks accepted per second (and queries per webhook) at the endpoint, then statuses
+rated per second through the drain. Compare with bench/usage_ingest.py (the usage-events path).
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/meta_webhooks.py [--statuses N]
 """
 
@@ -79,11 +81,11 @@ def main() -> None:
     import time_machine
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from bench.usage_ingest import build_world
     from billing.audit import ledger_audit
     from billing.models import MessageUsage
+    from billing.usage.meta_webhooks import meta_webhooks_drain
     from hub.models import PhoneNumber
 
     build_world()
@@ -96,7 +98,15 @@ def main() -> None:
     for run, per_webhook in enumerate((1, 100)):
         bodies = list(webhook_bodies(numbers, args.statuses, per_webhook, offset=run * args.statuses))
         with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
-            with CaptureQueriesContext(connection) as probe:
+            # Counted by an execute wrapper: Django's request_started signal resets connection.queries, which
+            # makes CaptureQueriesContext read 0 around a test Client request.
+            probe: list[str] = []
+
+            def count(execute, sql, params, many, context, probe=probe):
+                probe.append(sql)
+                return execute(sql, params, many, context)
+
+            with connection.execute_wrapper(count):
                 client.post("/webhooks/meta/", bodies[0][0], content_type="application/json",
                             HTTP_X_HUB_SIGNATURE_256=bodies[0][1])  # fmt: skip
             started = time.perf_counter()
@@ -105,10 +115,16 @@ def main() -> None:
                                        HTTP_X_HUB_SIGNATURE_256=signature)  # fmt: skip
                 assert response.status_code == 200, response.content
             elapsed = time.perf_counter() - started
-        done = args.statuses - per_webhook
+            accepted = (len(bodies) - 1) / elapsed
+            started = time.perf_counter()
+            batches = 0
+            while meta_webhooks_drain():
+                batches += 1
+            drained = time.perf_counter() - started
         print(
-            f"  {per_webhook:>3} status(es) per webhook: {done / elapsed:>8,.0f} statuses/s "
-            f"({len(bodies) - 1:,} webhooks in {elapsed:.2f} s; {len(probe)} queries per webhook)"
+            f"  {per_webhook:>3} status(es) per webhook: {accepted:>8,.0f} webhooks accepted/s "
+            f"({len(bodies) - 1:,} webhooks in {elapsed:.2f} s; {len(probe)} queries per webhook); "
+            f"drain {args.statuses / drained:>8,.0f} statuses rated/s ({batches} batches in {drained:.2f} s)"
         )
     print(f"  usage rows              {MessageUsage.objects.count():,}")
     print(f"  peak memory (RSS)       {peak_rss_mib():.0f} MiB (this process)")

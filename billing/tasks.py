@@ -289,6 +289,18 @@ def webhook_deliveries_due_task() -> int:
     return len(due)
 
 
+@shared_task(name="billing.meta_webhooks_drain", time_limit=10 * 60)
+def meta_webhooks_drain_task() -> int:
+    """Queued by each received Meta webhook, and every minute by beat (whatever a lost task left): rate the inbox in
+    batches until it is empty. Concurrent drains share the work (SKIP LOCKED); an empty inbox costs one query."""
+    from billing.usage.meta_webhooks import meta_webhooks_drain
+
+    drained = 0
+    while batch := meta_webhooks_drain():
+        drained += batch
+    return drained
+
+
 @shared_task(name="billing.partner_risk_digest", time_limit=30 * 60)
 def partner_risk_digest_task() -> int:
     """Mondays: each partner user who has not opted out gets the list of its clients at risk."""

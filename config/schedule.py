@@ -41,3 +41,8 @@ BEAT_SCHEDULE |= {
 BEAT_SCHEDULE |= {
     "meta-pricing-analytics": {"task": "billing.meta_pricing_analytics", "schedule": crontab(hour=6, minute=15)},
 }
+
+# Meta webhooks are stored as received and drained by a task queued with each; this catches what a lost task left.
+BEAT_SCHEDULE |= {
+    "meta-webhooks-sweep": {"task": "billing.meta_webhooks_drain", "schedule": crontab(minute="*")},
+}

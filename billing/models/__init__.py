@@ -45,6 +45,7 @@ from billing.models.usage import (
     Category,
     MessageUsage,
     MetaPricingPoint,
+    MetaWebhookInbox,
     MetaWebhookSkip,
     NumberAllowanceCounter,
     PricingType,
@@ -63,6 +64,6 @@ __all__ = [
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
     "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
     "BillingRun", "BillingRunSource", "StaffJob", "StaffJobStatus",
-    "MetaPricingPoint", "MetaWebhookSkip", "PricingType", "RateCardTier", "TIERED_CATEGORIES",
+    "MetaPricingPoint", "MetaWebhookInbox", "MetaWebhookSkip", "PricingType", "RateCardTier", "TIERED_CATEGORIES",
     "UsageVolumeCounter", "NumberAllowanceCounter", "RateCardAllowance",
 ]  # fmt: skip

@@ -145,6 +145,26 @@ class MetaWebhookSkip(models.Model):
         return f"{self.received_at:%Y-%m-%d %H:%M} {self.reason}"
 
 
+class MetaWebhookInbox(models.Model):
+    """A signed Meta webhook as received, kept until a drain has rated it: the endpoint answers Meta at once and a
+    burst of webhooks is rated in batches (billing.meta_webhooks_drain). processed_at is set in the transaction that
+    records its usage, so a crash leaves it to the next drain."""
+
+    body = models.BinaryField(help_text=_("The raw body, exactly as signed by Meta."))
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], name="meta_inbox_unprocessed", condition=models.Q(processed_at__isnull=True))
+        ]
+        verbose_name = _("received Meta webhook")
+        verbose_name_plural = _("received Meta webhooks")
+
+    def __str__(self) -> str:
+        return f"{self.received_at:%Y-%m-%d %H:%M:%S} #{self.pk}"
+
+
 TIERED_CATEGORIES = ("utility", "authentication")
 
 

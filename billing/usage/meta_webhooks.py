@@ -10,6 +10,7 @@ MetaWebhookSkip with the reason, for staff.
 import datetime as dt
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ import phonenumbers
 from django.conf import settings
 from django.db import transaction
 
-from billing.models import MetaWebhookSkip, PricingType
+from billing.models import MetaWebhookInbox, MetaWebhookSkip, PricingType
 from billing.sql import one_of
 from billing.usage.ingest import (
     FUTURE_TOLERANCE,
@@ -32,6 +33,9 @@ from hub.models import PhoneNumber
 SIGNATURE_PREFIX = "sha256="
 FREE_TYPES = frozenset({PricingType.FREE_CUSTOMER_SERVICE, PricingType.FREE_ENTRY_POINT})
 NEVER_CHARGED_STATUSES = frozenset({"failed"})
+# Statuses rated per drain: one usage batch (one ledger entry per hub) for a burst of webhooks, small enough to keep
+# the hubs' balance locks short. A single webhook carrying more is still drained whole, alone.
+DRAIN_BATCH_STATUSES = 1000
 
 
 @dataclass
@@ -67,8 +71,61 @@ def meta_verification_answer(*, mode: str | None, token: str | None, challenge: 
     return challenge if hmac.compare_digest(expected.encode(), token.encode()) else None
 
 
+def meta_webhook_receive(*, body: bytes) -> MetaWebhookInbox:
+    """Keep a signed webhook's raw body (the caller verified the signature) for the drain; the caller queues the
+    drain on commit. Stored before Meta gets its 200, so an acknowledged webhook is never lost."""
+    with transaction.atomic():
+        return MetaWebhookInbox.objects.create(body=body, received_at=clock.now())
+
+
+def meta_webhooks_drain(*, max_statuses: int = DRAIN_BATCH_STATUSES) -> int:
+    """Rate the oldest unprocessed webhooks, up to `max_statuses` statuses, as one usage batch, and mark them
+    processed in the same transaction; the number of webhooks drained (0: nothing left). Rows another drain holds
+    are skipped (SKIP LOCKED); a crash rolls everything back, rows included, for the next drain. A webhook drained
+    twice is impossible, and a webhook delivered twice debits once (the batch service dedupes by wamid)."""
+    with transaction.atomic():
+        rows = (
+            MetaWebhookInbox.objects.filter(processed_at__isnull=True)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", "body")[:max_statuses]
+        )
+        taken: list[int] = []
+        payloads: list[object] = []
+        statuses = 0
+        for row_id, body in rows:
+            payload = _payload(bytes(body))
+            count = _status_count(payload)
+            if taken and statuses + count > max_statuses:
+                break
+            taken.append(row_id)
+            payloads.append(payload)
+            statuses += count
+        if not taken:
+            return 0
+        meta_webhooks_ingest(payloads=payloads)
+        MetaWebhookInbox.objects.filter(id__in=taken).update(processed_at=clock.now())
+    return len(taken)
+
+
+def _payload(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return body.decode("utf-8", "replace")  # kept as a skip: "not a WhatsApp Business Account webhook"
+
+
+def _status_count(payload: object) -> int:
+    return sum(1 for _ in _statuses(payload, lambda *args, **kwargs: None))
+
+
 def meta_webhook_ingest(*, payload: object) -> MetaWebhookResult:
     """Rate the priced statuses of one webhook (a signed one: the caller verified it) and keep the rest as skips."""
+    return meta_webhooks_ingest(payloads=[payload])
+
+
+def meta_webhooks_ingest(*, payloads: list[object]) -> MetaWebhookResult:
+    """Rate the priced statuses of several signed webhooks as one usage batch and keep the rest as skips."""
     now = clock.now()
     result = MetaWebhookResult()
     skips: list[MetaWebhookSkip] = []
@@ -86,7 +143,7 @@ def meta_webhook_ingest(*, payload: object) -> MetaWebhookResult:
             )
         )
 
-    statuses = list(_statuses(payload, skip))
+    statuses = [status for payload in payloads for status in _statuses(payload, skip)]
     result.statuses = len(statuses)
     numbers = _numbers_by_meta_id({s.phone_number_id for s in statuses})
     parsed: list[tuple[int, UsageEvent]] = []
