@@ -166,6 +166,41 @@ def market_name(code: str, *, language: str | None = None) -> str:
     return gettext(label) if label in REGIONAL_MARKET_LABELS else label
 
 
+# CSV downloads: a spreadsheet set to the reader's language must read the figures as numbers and the dates as dates,
+# so figures carry the language's decimal sign without grouping ("1234,56" in de), the delimiter is ";" where the
+# decimal sign is a comma (what German, Brazilian and Spanish spreadsheets expect), and dates are numeric.
+CSV_DATE_PATTERNS = {"en": "yyyy-MM-dd", "de": "dd.MM.yyyy", "pt": "dd/MM/yyyy", "es": "dd/MM/yyyy"}
+
+
+def csv_delimiter(*, language: str | None = None) -> str:
+    return ";" if babel_numbers.get_decimal_symbol(babel_locale(language)) == "," else ","
+
+
+def csv_decimal(value: Decimal | int | None, *, language: str | None = None) -> str:
+    """A figure as given (no rounding, no grouping), with the language's decimal sign: 0.226200 → "0,226200" (de)."""
+    if value is None or value == "":
+        return ""
+    text = format(Decimal(str(value)), "f")
+    return text.replace(".", babel_numbers.get_decimal_symbol(babel_locale(language)))
+
+
+def csv_day(value: dt.date | dt.datetime | None, *, language: str | None = None, tz=None) -> str:
+    """A date a spreadsheet reads as a date: "2026-12-01" (en), "01.12.2026" (de), "01/12/2026" (pt-BR, es)."""
+    if value is None or value == "":
+        return ""
+    pattern = CSV_DATE_PATTERNS.get(_base(language), "yyyy-MM-dd")
+    return babel_dates.format_date(_as_date(value, tz), pattern, locale=babel_locale(language))
+
+
+def csv_moment(value: dt.datetime | None, *, language: str | None = None, tz=None) -> str:
+    """A moment as its date and time in `tz` (default: the person's time zone): "01.12.2026 14:05" (de)."""
+    if value is None or value == "":
+        return ""
+    if timezone.is_aware(value):
+        value = value.astimezone(tz or timezone.get_current_timezone())
+    return f"{csv_day(value, language=language)} {value:%H:%M}"
+
+
 MINUS = "\u2212"  # a real minus sign: a hyphen before an amount is easy to miss on paper
 
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order (PDF, page, e-invoice).

@@ -16,6 +16,7 @@ from billing.invoicing.settlement import invoice_mark_unpaid
 from billing.ledger import ledger_post
 from billing.models import CreditAccount, EntryKind, PaymentMethod, PaymentMethodKind
 from hub.models import Hub
+from portal.models import UserProfile
 from tests.billing import test_pdf
 from tests.billing.payments.conftest import license_invoice
 from tests.clients.conftest import a_number, fund, member, usage
@@ -168,18 +169,20 @@ def test_the_invoice_list_downloads_as_csv_with_its_filters(client):
     client.force_login(member(acme, "viewer"))
 
     response = client.get("/client/invoices/download.csv?status=unpaid")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
 
     assert response["Content-Disposition"] == 'attachment; filename="invoices.csv"'
-    assert rows[0] == ["Number", "Kind", "Hub ID", "Hub", "Period start", "Period end", "Issued", "Due", "Status",
-                       "Currency", "Net", "Fee", "Tax", "Total"]  # fmt: skip
+    assert response.content.startswith("\ufeff".encode())  # a spreadsheet reads it as UTF-8
+    assert rows[0] == ["Number", "Kind", "Hub ID", "Hub", "Period start", "Period end", "Issued (UTC)", "Due",
+                       "Status", "Currency", "Net", "Fee", "Tax", "Total"]  # fmt: skip
     assert rows[1][:6] == [license_.number, "License Invoice", hub.hub_id, "'=cmd|' /C calc'!A0", "2026-11-01",
                            "2026-11-30"]  # fmt: skip
     assert rows[1][8:] == ["Unpaid", "EUR", "25.00", str(license_.fee_amount), str(license_.tax_amount),
                            str(license_.total)]  # fmt: skip
     assert len(rows) == 2
+    assert rows[1][6] == license_.issued_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
     assert len(list(csv.reader(io.StringIO(client.get("/client/invoices/download.csv?status=paid")
-                                           .content.decode())))) == 1  # fmt: skip
+                                           .content.decode("utf-8-sig"))))) == 1  # fmt: skip
 
 
 def test_the_months_usage_downloads_as_csv(client):
@@ -194,7 +197,7 @@ def test_the_months_usage_downloads_as_csv(client):
     bad = client.get(f"/client/funds/usage.csv?hub={hub.hub_id}&month=October")
 
     assert response["Content-Disposition"] == f'attachment; filename="usage-{hub.hub_id}-2026-10.csv"'
-    assert list(csv.reader(io.StringIO(response.content.decode()))) == [
+    assert list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")))) == [
         ["Hub ID", "Month", "WABA", "WABA ID", "Number", "Category", "Market", "Messages", "Billable", "Currency",
          "Cost"],
         [hub.hub_id, "2026-10", number.waba.name, number.waba.meta_waba_id, number.e164, "Marketing", "DE", "2", "2",
@@ -203,6 +206,40 @@ def test_the_months_usage_downloads_as_csv(client):
          "EUR", "0.022500"],
     ]  # fmt: skip
     assert (bad.status_code, bad.content) == (400, b"Give the month as YYYY-MM.")
+
+
+def test_the_downloads_speak_the_readers_language_and_a_spreadsheets_number_format(client):
+    """A German reader: German headers and labels, ";" between cells, decimal commas without grouping, dates as
+    dd.mm.yyyy and the issue time in the person's time zone — what a German spreadsheet opens as figures and dates."""
+    acme = ClientFactory()
+    hub = HubFactory(client=acme)
+    number = a_number(hub)
+    usage(number, cost="1234.113100", sent_at=dt.datetime(2026, 10, 5, tzinfo=dt.UTC), count=2)
+    license_ = invoice_mark_unpaid(invoice=license_invoice(hub))
+    person = member(acme, "viewer")
+    UserProfile.objects.update_or_create(user=person, defaults={"language": "de", "timezone": "Europe/Berlin"})
+    client.force_login(person)
+
+    invoices = client.get("/client/invoices/download.csv", HTTP_ACCEPT_LANGUAGE="en")
+    usage_rows = client.get(f"/client/funds/usage.csv?hub={hub.hub_id}&month=2026-10")
+    bad = client.get(f"/client/funds/usage.csv?hub={hub.hub_id}&month=Oktober")
+
+    rows = list(csv.reader(io.StringIO(invoices.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0] == ["Nummer", "Art", "Hub-ID", "Hub", "Zeitraum von", "Zeitraum bis", "Ausgestellt (Europe/Berlin)",
+                       "Fällig", "Status", "Währung", "Netto", "Gebühr", "Steuer", "Summe"]  # fmt: skip
+    issued = license_.issued_at.astimezone(BERLIN)
+    assert rows[1][1:] == ["Lizenzrechnung", hub.hub_id, hub.name, "01.11.2026", "30.11.2026",
+                           issued.strftime("%d.%m.%Y %H:%M"), license_.due_date.strftime("%d.%m.%Y"), "Unbezahlt",
+                           "EUR", *(f"{amount:f}".replace(".", ",") for amount in (
+                               license_.net_amount, license_.fee_amount, license_.tax_amount, license_.total))]
+    assert rows[1][9] == "50,00"  # two numbers' licenses: decimal comma, no grouping, no currency sign
+    assert list(csv.reader(io.StringIO(usage_rows.content.decode("utf-8-sig")), delimiter=";")) == [
+        ["Hub-ID", "Monat", "WABA", "WABA-ID", "Nummer", "Kategorie", "Markt", "Nachrichten", "Abrechenbar",
+         "Währung", "Kosten"],
+        [hub.hub_id, "2026-10", number.waba.name, number.waba.meta_waba_id, number.e164, "Marketing", "DE", "2", "2",
+         "EUR", "2468,226200"],
+    ]  # fmt: skip
+    assert (bad.status_code, bad.content.decode()) == (400, "Geben Sie den Monat als JJJJ-MM an.")
 
 
 def test_a_client_viewer_never_reaches_a_pay_page(client):
