@@ -232,7 +232,7 @@ def test_the_downloads_speak_the_readers_language_and_a_spreadsheets_number_form
                            issued.strftime("%d.%m.%Y %H:%M"), license_.due_date.strftime("%d.%m.%Y"), "Unbezahlt",
                            "EUR", *(f"{amount:f}".replace(".", ",") for amount in (
                                license_.net_amount, license_.fee_amount, license_.tax_amount, license_.total))]
-    assert rows[1][9] == "50,00"  # two numbers' licenses: decimal comma, no grouping, no currency sign
+    assert rows[1][10] == "50,00"  # two numbers' licenses: decimal comma, no grouping, no currency sign
     assert list(csv.reader(io.StringIO(usage_rows.content.decode("utf-8-sig")), delimiter=";")) == [
         ["Hub-ID", "Monat", "WABA", "WABA-ID", "Nummer", "Kategorie", "Markt", "Nachrichten", "Abrechenbar",
          "Währung", "Kosten"],
