@@ -18,8 +18,8 @@ from billing import staff_actions
 from billing.admin_forms import IssueNowForm, MarkPaidForm, RestrictionLiftForm, StaffActionForm, StaffActionsMixin
 from billing.credit_note_pdf import credit_note_pdf_render
 from billing.einvoice import credit_note_xml, einvoice_filename, invoice_xml
-from billing.journal import journal_export
-from billing.models import CreditNote, Invoice, InvoiceLine, InvoiceSequence, Restriction
+from billing.journal import JournalError, journal_export
+from billing.models import CreditNote, ExchangeRate, Invoice, InvoiceLine, InvoiceSequence, Restriction
 from hub.admin import ReadOnlyAdmin
 
 
@@ -132,13 +132,16 @@ class InvoiceAdmin(StaffActionsMixin, ReadOnlyAdmin):
         form = JournalExportForm(request.GET or None)
         if form.is_valid():
             month, file_format = form.cleaned_data["month"], form.cleaned_data["file_format"]
-            response = HttpResponse(
-                journal_export(month=month, file_format=file_format),
-                content_type="text/csv; charset=utf-8" if file_format == "csv" else "text/csv; charset=windows-1252",
-            )
-            name = f"EXTF_Buchungsstapel_{month:%Y-%m}" if file_format == "datev" else f"journal-{month:%Y-%m}"
-            response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-            return response
+            try:
+                data = journal_export(month=month, file_format=file_format)
+            except JournalError as exc:
+                form.add_error(None, str(exc))
+            else:
+                charset = "utf-8" if file_format == "csv" else "windows-1252"
+                response = HttpResponse(data, content_type=f"text/csv; charset={charset}")
+                name = f"EXTF_Buchungsstapel_{month:%Y-%m}" if file_format == "datev" else f"journal-{month:%Y-%m}"
+                response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+                return response
         context = {**self.admin_site.each_context(request), "title": _("Export the journal"), "form": form,
                    "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/billing/journal_export.html", context)
@@ -268,3 +271,13 @@ class RestrictionAdmin(StaffActionsMixin, ReadOnlyAdmin):
         return self.staff_action_page(
             request, queryset, form_class=RestrictionLiftForm, title=_("Lift with a reason"), perform=perform
         )
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    """The monthly rates the journal's DATEV export books foreign-currency documents with."""
+
+    list_display = ["month", "currency", "rate", "source"]
+    list_filter = ["currency"]
+    search_fields = ["source"]
+    date_hierarchy = "month"

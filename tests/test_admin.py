@@ -22,6 +22,7 @@ from billing.models import (
     AuditRun,
     CreditAccount,
     EntryKind,
+    ExchangeRate,
     LedgerEntry,
     MessageUsage,
     MetaPricingPoint,
@@ -77,6 +78,8 @@ def database():
     MetaPricingPoint.objects.create(waba=number.waba, day=dt.date(2026, 11, 3), category="marketing", country="DE",
                                     pricing_type="regular", volume=2, cost=Decimal("0.260000"))  # fmt: skip
     RateCardAllowance.objects.create(effective_date=dt.date(2026, 7, 1), category="service", free_per_month=1000)
+    ExchangeRate.objects.create(currency="USD", month=dt.date(2026, 11, 1), rate=Decimal("1.085000"),
+                                source="BMF monthly rate 11/2026")  # fmt: skip
     NumberAllowanceCounter.objects.create(phone_number=number, category="service", month=dt.date(2026, 11, 1), used=4)
     result = usage_record_batch(
         events=[

@@ -5,6 +5,7 @@ from billing.models.invoices import (
     INVOICE_SUM,
     MONEY2,
     CreditNote,
+    ExchangeRate,
     Invoice,
     InvoiceKind,
     InvoiceLine,
@@ -58,7 +59,7 @@ from billing.models.usage import (
 __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
     "EntryKind", "Invoice", "InvoiceKind", "InvoiceLine", "InvoiceSequence", "InvoiceStatus", "LedgerEntry",
-    "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "BLOCKS_OF", "Blocks", "Restriction",
+    "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "ExchangeRate", "BLOCKS_OF", "Blocks", "Restriction",
     "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",

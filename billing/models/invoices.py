@@ -4,6 +4,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from djmoney.money import Money
@@ -206,3 +208,41 @@ class UsageReconciliation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.waba.meta_waba_id} {self.day}: {self.adjustment}"
+
+
+class ExchangeRate(models.Model):
+    """A month's rate of a currency against the euro for the accountant's books (the journal's DATEV export
+    books a USD document with its EUR equivalent): units of the currency per 1 EUR, as the BMF's monthly VAT
+    conversion rates and the ECB quote it (USD 1.0850 means 1 EUR = 1.0850 USD). Entered by staff; once a month's
+    journal was exported with it, changing it changes the next export only."""
+
+    currency = models.CharField(_("currency"), max_length=3, choices=settings.CURRENCY_CHOICES)
+    month = models.DateField(_("month"), help_text=_("The first day of the month the rate is for."))
+    rate = models.DecimalField(
+        _("rate"), max_digits=10, decimal_places=6, validators=[MinValueValidator(Decimal("0.000001"))],
+        help_text=_("Units of the currency per 1 EUR, e.g. 1.085000."),
+    )  # fmt: skip
+    source = models.CharField(_("source"), max_length=100, blank=True,
+                              help_text=_("Where the rate comes from, e.g. BMF monthly rate 11/2026."))  # fmt: skip
+
+    class Meta:
+        verbose_name = _("exchange rate")
+        verbose_name_plural = _("exchange rates")
+        ordering = ["-month", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["currency", "month"], name="exchange_rate_one_per_month"),
+            models.CheckConstraint(condition=models.Q(rate__gt=0), name="exchange_rate_positive"),
+            models.CheckConstraint(condition=~models.Q(currency="EUR"), name="exchange_rate_not_euro"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.month:%Y-%m}: {self.rate}"
+
+    def clean(self):
+        errors = {}
+        if self.month and self.month.day != 1:
+            errors["month"] = _("Give the first day of the month.")
+        if self.currency == "EUR":
+            errors["currency"] = _("The euro is the books' own currency: it needs no rate.")
+        if errors:
+            raise ValidationError(errors)

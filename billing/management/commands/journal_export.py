@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.journal import JOURNAL_FORMATS, journal_export, journal_rows
+from billing.journal import JOURNAL_FORMATS, JournalError, journal_export, journal_rows
 
 
 class Command(BaseCommand):
@@ -23,7 +23,10 @@ class Command(BaseCommand):
             first = dt.datetime.strptime(month, "%Y-%m").date()  # noqa: DTZ007 (a calendar month, not a moment)
         except ValueError as exc:
             raise CommandError(f"--month must be YYYY-MM, got {month!r}.") from exc
-        data = journal_export(month=first, file_format=file_format)
+        try:
+            data = journal_export(month=first, file_format=file_format)
+        except JournalError as exc:
+            raise CommandError(str(exc)) from exc
         Path(output).write_bytes(data)
         count = len(journal_rows(month=first))
         self.stdout.write(f"Wrote {count} row(s) for {first:%Y-%m} as {file_format} to {output}.")

@@ -2,16 +2,20 @@
 sums equal to the month's invoices and credit notes."""
 
 import csv
+import html
 import io
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from billing.invoicing.partner_plans import partner_plan_issue
 from billing.invoicing.settlement import credit_note_issue, invoice_void
-from billing.journal import journal_export
-from billing.models import Invoice
-from tests.billing.einvoice.conftest import NOV, issue_kind
+from billing.journal import JournalError, journal_export
+from billing.models import ExchangeRate, Invoice, PaymentMethod, PaymentMethodKind
+from tests.billing.einvoice.conftest import ISSUED_AT, NOV, OCT, issue_kind
+from tests.factories import PartnerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +126,73 @@ def test_staff_download_an_invoices_xml_from_the_list(november, admin_client):
     assert f'href="/admin/billing/invoice/{german.pk}/xml/"' in listing
     assert xml["Content-Disposition"] == f'attachment; filename="{german.number}-factur-x.xml"'
     assert f"<ram:ID>{german.number}</ram:ID>".encode() in xml.content
+
+
+@pytest.fixture
+def dollar_plan(now):
+    """A US partner billed in dollars: its November Partner Plan invoice."""
+    partner = PartnerFactory(country="US", vat_id="", currency="USD", company_name="Resell Inc")
+    PaymentMethod.objects.create(partner=partner, kind=PaymentMethodKind.CARD, position=0)
+    (invoice,) = partner_plan_issue(partner_ids=[partner.id], month=NOV, issued_at=ISSUED_AT)
+    assert (invoice.currency, invoice.total > 0) == ("USD", True)
+    return invoice
+
+
+def test_a_dollar_document_is_booked_with_the_months_rate_and_its_euro_amount(november, dollar_plan):
+    ExchangeRate.objects.create(currency="USD", month=NOV, rate=Decimal("1.085000"), source="BMF 11/2026")
+    euros = (dollar_plan.total / Decimal("1.085")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    datev = journal_export(month=NOV, file_format="datev").decode("cp1252").split("\r\n")
+    rows = csv_rows(journal_export(month=NOV, file_format="csv"))
+
+    (booking,) = [line.split(";") for line in datev[2:] if f'"{dollar_plan.number}"' in line]
+    assert booking[:6] == [f"{dollar_plan.total}".replace(".", ","), '"S"', '"USD"', "1,085000",
+                           f"{euros}".replace(".", ","), '"EUR"']  # fmt: skip
+    german = datev[2].split(";")
+    assert german[2:6] == ['"EUR"', "", "", '""']  # a euro booking carries no rate
+    (dollar_row,) = [r for r in rows if r["document"] == dollar_plan.number]
+    assert (dollar_row["currency"], dollar_row["eur_rate"], dollar_row["gross_eur"]) == (
+        "USD", "1.085000", f"{euros}")
+    assert {(r["eur_rate"], r["gross_eur"]) for r in rows if r["currency"] == "EUR"} == {
+        ("1.000000", r["gross"]) for r in rows if r["currency"] == "EUR"}
+
+
+def test_without_the_months_rate_datev_is_refused_by_name_and_the_csv_leaves_it_empty(
+    november, dollar_plan, admin_client, tmp_path
+):
+    ExchangeRate.objects.create(currency="USD", month=OCT, rate=Decimal("1.090000"))  # another month's rate
+    message = ("No exchange rate for USD in 2026-11: DATEV books a foreign-currency document with its euro amount. "
+               "Enter the month's rate under Admin → Exchange rates, then export again.")  # fmt: skip
+
+    with pytest.raises(JournalError) as refused:
+        journal_export(month=NOV, file_format="datev")
+    with pytest.raises(CommandError) as command:
+        call_command("journal_export", month="2026-11", output=str(tmp_path / "j.csv"), format="datev")
+    page = admin_client.get("/admin/billing/invoice/journal-export/", {"month": "2026-11", "file_format": "datev"})
+    rows = csv_rows(journal_export(month=NOV, file_format="csv"))
+
+    assert str(refused.value) == str(command.value) == message
+    assert not (tmp_path / "j.csv").exists()
+    assert page.status_code == 200 and page.get("Content-Disposition") is None
+    assert message in html.unescape(page.content.decode())
+    (dollar_row,) = [r for r in rows if r["document"] == dollar_plan.number]
+    assert (dollar_row["eur_rate"], dollar_row["gross_eur"]) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("fields", "errors"),
+    [
+        ({"currency": "EUR", "month": NOV}, {"currency": ["The euro is the books' own currency: it needs no rate."]}),
+        ({"currency": "USD", "month": NOV.replace(day=15)}, {"month": ["Give the first day of the month."]}),
+        ({"currency": "USD", "month": NOV, "rate": Decimal("0")}, {"rate": ["Ensure this value is greater than or "
+                                                                            "equal to 0.000001."]}),
+    ],
+)
+def test_staff_cannot_enter_a_rate_that_would_book_wrong_amounts(fields, errors):
+    rate = ExchangeRate(**{"rate": Decimal("1.1"), **fields})
+
+    with pytest.raises(ValidationError) as invalid:
+        rate.full_clean()
+
+    assert invalid.value.message_dict == errors
+    assert not ExchangeRate.objects.exists()
