@@ -12,7 +12,15 @@ from django.db import transaction
 from billing.invoicing.calendar import billing_run
 from billing.invoicing.prepayments import topup_issue
 from billing.invoicing.settlement import invoice_mark_paid, invoice_mark_unpaid
-from billing.models import Invoice, InvoiceKind, InvoiceStatus, PaymentMethod, PaymentMethodKind, RateCardRate
+from billing.models import (
+    ExchangeRate,
+    Invoice,
+    InvoiceKind,
+    InvoiceStatus,
+    PaymentMethod,
+    PaymentMethodKind,
+    RateCardRate,
+)
 from billing.onboarding import hub_open, number_onboard
 from billing.usage.ingest import usage_record_batch
 from billing.usage.rate_card import rate_card_load
@@ -171,6 +179,9 @@ class DemoLogin:
     role: str
 
 
+DEMO_USD_RATE = Decimal("1.080000")  # USD per 1 EUR: an illustration, not an official rate
+
+
 def demo_seed(*, today: dt.date | None = None) -> list[DemoLogin]:
     """Create (or complete) the demo world; returns the logins to print."""
     now = clock.now()
@@ -186,6 +197,9 @@ def demo_seed(*, today: dt.date | None = None) -> list[DemoLogin]:
         logins += partner_logins
     this_month = today.replace(day=1)
     previous_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+    for month in (previous_month, this_month):  # the dollar partners' plans reach the accountant's DATEV journal
+        ExchangeRate.objects.get_or_create(currency="USD", month=month, defaults={
+            "rate": DEMO_USD_RATE, "source": "Demo figure: enter the BMF monthly rate"})  # fmt: skip
     for spec in CLIENTS:
         hub, client_logins = _client(spec, partners[spec[0]], previous_month, this_month)
         logins += client_logins

@@ -12,6 +12,7 @@ from facturx import get_xml_from_pdf
 from billing.einvoice import credit_note_xml, invoice_xml
 from billing.invoicing.calendar import billing_run
 from billing.invoicing.partner_plans import partner_plan_issue
+from billing.journal import journal_export
 from billing.models import CreditNote, Invoice
 from billing.pdf import invoice_pdf_render
 from tests.billing.einvoice.conftest import Xml, assert_valid
@@ -56,3 +57,11 @@ def test_after_seed_demo_and_the_next_billing_day_every_document_is_a_valid_e_in
     # the PDF carries that same XML (a sample of the invoices: rendering is the slow part)
     for invoice in invoices[:: max(1, len(invoices) // 5)]:
         assert get_xml_from_pdf(invoice_pdf_render(invoice=invoice))[1] == invoice_xml(invoice=invoice)
+    # November's journal: the dollar partners' plans booked at the demo's monthly rate, every document once
+    november = [i for i in invoices if dt.date(2026, 11, 1) <= i.issued_at.date() < dt.date(2026, 12, 1)]
+    datev = journal_export(month=dt.date(2026, 11, 1), file_format="datev").decode("cp1252").split("\r\n")[2:-1]
+    assert sorted(line.split(";")[10].strip('"') for line in datev) == sorted(
+        [i.number for i in november] + [n.number for n in CreditNote.objects.filter(issued_at__month=11)]
+    )
+    dollars = [line.split(";") for line in datev if '"USD"' in line]
+    assert dollars and {(d[3], d[5]) for d in dollars} == {("1,080000", '"EUR"')}
