@@ -8,7 +8,6 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import staff_actions
 from billing.admin_forms import AdjustmentForm, ReconciliationForm, RefundForm, StaffActionsMixin
-from billing.selectors.reconciliations import month_reconciliations, reconciled_days, reconciliation_month
 from billing.models import (
     AuditRun,
     CreditAccount,
@@ -22,6 +21,7 @@ from billing.models import (
     UsageReconciliation,
     UsageVolumeCounter,
 )
+from billing.selectors.reconciliations import month_reconciliations, reconciled_days, reconciliation_month
 from core import clock
 from hub.admin import ReadOnlyAdmin
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.meta_analytics import pricing_analytics_points, pricing_analytics_reconcile
 from billing.models import RateCardRate
@@ -61,7 +61,8 @@ def waba():
 
 
 def text(fragment: str) -> list[str]:
-    return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", fragment)]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", fragment)
+    return [html.unescape(re.sub(r"<[^>]+>", "", cell)).strip() for cell in cells]
 
 
 def day_rows(page: str) -> dict[str, list[str]]:
