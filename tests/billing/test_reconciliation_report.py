@@ -34,8 +34,8 @@ def now():
         yield
 
 
-@pytest.fixture
-def waba():
+def reconciled_world():
+    """A Los Angeles WABA with three messages rated on 5 June 2025, reconciled with Meta's example response."""
     RateCardRate.objects.bulk_create([
         RateCardRate(effective_date=dt.date(2025, 1, 1), currency="EUR", market="IN",
                      category="authentication_international", rate=Decimal("2.000000")),
@@ -58,6 +58,11 @@ def waba():
     points = list(pricing_analytics_points(json.loads(EXAMPLE.read_text())))
     pricing_analytics_reconcile(waba=waba, points=points)
     return waba
+
+
+@pytest.fixture
+def waba():
+    return reconciled_world()
 
 
 def text(fragment: str) -> list[str]:
