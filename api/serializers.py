@@ -161,6 +161,7 @@ class PhoneNumberSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     e164 = serializers.CharField()
     display_name = serializers.CharField()
+    meta_phone_number_id = serializers.CharField(help_text=_("The number's ID at Meta; empty until it is set."))
     waba_id = serializers.CharField(source="waba.meta_waba_id")
     hub_id = serializers.CharField(source="waba.hub.hub_id")
     tier = serializers.CharField(source="tier.code")
@@ -186,6 +187,7 @@ class NumberOnboardSerializer(serializers.Serializer):
         required=False,
         default="",
         allow_blank=True,
+        error_messages={"invalid": _("Meta's phone number ID is a string of digits.")},
         help_text=_("The number's ID at Meta (metadata.phone_number_id in its webhooks), when known."),
     )
 

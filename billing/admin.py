@@ -1,4 +1,8 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +21,8 @@ from billing.models import (
     UsageReconciliation,
     UsageVolumeCounter,
 )
+from billing.selectors.reconciliations import month_reconciliations, reconciled_days, reconciliation_month
+from core import clock
 from hub.admin import ReadOnlyAdmin
 
 
@@ -109,7 +115,28 @@ class UsageReconciliationAdmin(StaffActionsMixin, ReadOnlyAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.post_view)
-        return [path("post/", view, name="billing_usagereconciliation_post"), *super().get_urls()]
+        report = self.admin_site.admin_view(self.report_view)
+        return [
+            path("post/", view, name="billing_usagereconciliation_post"),
+            path("report/", report, name="billing_usagereconciliation_report"),
+            *super().get_urls(),
+        ]
+
+    def report_view(self, request):
+        """The month's WABA days, Meta's cost against our rating and the adjustment posted, each with its breakdown
+        by category × country; `month=YYYY-MM` (default: this month), `q` a WABA id or Hub ID."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        month = reconciliation_month(request.GET.get("month"), default=clock.now().date().replace(day=1))
+        rows = month_reconciliations(month=month)
+        if query := request.GET.get("q", "").strip():
+            rows = rows.filter(Q(waba__meta_waba_id=query) | Q(waba__hub__hub_id=query))
+        page = Paginator(rows, 100).get_page(request.GET.get("page"))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": _("Reconciliation report"),
+            "month": month, "query": query, "page": page, "days": reconciled_days(list(page.object_list)),
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/billing/usagereconciliation_report.html", context)
 
     def post_view(self, request):
         def perform(form):

@@ -146,6 +146,8 @@ class PhoneNumber(models.Model):
                 fields=["meta_phone_number_id"],
                 condition=~models.Q(status="deleted") & ~models.Q(meta_phone_number_id=""),
                 name="phone_meta_id_live_unique",
+                violation_error_code="unique",  # shown on the field (admin, services' full_clean)
+                violation_error_message=_("Another number already has this Meta phone number ID."),
             ),
             models.CheckConstraint(
                 condition=models.Q(status__in=["active", "pending_deletion", "deleted"]),

@@ -409,3 +409,29 @@ def test_a_partners_currency_is_read_only_once_created(admin_client, database):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     partner.refresh_from_db()
     assert (partner.name, partner.currency) == ("Renamed partner", "EUR")
+
+
+def _phone_number_form(number, **changes) -> dict:
+    local = timezone.localtime(number.onboarded_at)
+    return {"waba": number.waba_id, "e164": number.e164, "display_name": number.display_name,
+            "meta_phone_number_id": number.meta_phone_number_id, "tier": number.tier_id, "status": number.status,
+            "onboarded_at_0": local.date().isoformat(), "onboarded_at_1": local.time().isoformat(),
+            "deletion_requested_at_0": "", "deletion_requested_at_1": "", "deleted_at_0": "", "deleted_at_1": "",
+            **changes}  # fmt: skip
+
+
+def test_staff_set_the_meta_phone_number_id_digits_only_and_unique(admin_client, database):
+    url = admin_url(type(database), "change", database.pk)
+
+    response = admin_client.post(url, _phone_number_form(database, meta_phone_number_id="106540352242922"))
+    assert response.status_code == 302, response.text
+    database.refresh_from_db()
+    assert database.meta_phone_number_id == "106540352242922"
+
+    response = admin_client.post(url, _phone_number_form(database, meta_phone_number_id="1065 4035"))
+    assert "Meta&#x27;s phone number ID is a string of digits." in response.text
+    other = PhoneNumberFactory(e164="+4915112340001", meta_phone_number_id="999000111")
+    response = admin_client.post(url, _phone_number_form(database, meta_phone_number_id="999000111"))
+    assert "Another number already has this Meta phone number ID." in response.text
+    database.refresh_from_db()
+    assert (database.meta_phone_number_id, other.meta_phone_number_id) == ("106540352242922", "999000111")

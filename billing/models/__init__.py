@@ -42,6 +42,7 @@ from billing.models.payments import (
 from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
 from billing.models.staff import StaffAction, StaffActionKind
 from billing.models.usage import (
+    CATEGORY_NAME,
     TIERED_CATEGORIES,
     Category,
     MessageUsage,
@@ -66,5 +67,5 @@ __all__ = [
     "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",
     "BillingRun", "BillingRunSource", "StaffJob", "StaffJobStatus",
     "MetaPricingPoint", "MetaWebhookInbox", "MetaWebhookSkip", "PricingType", "RateCardTier", "TIERED_CATEGORIES",
-    "UsageVolumeCounter", "NumberAllowanceCounter", "RateCardAllowance",
+    "UsageVolumeCounter", "NumberAllowanceCounter", "RateCardAllowance", "CATEGORY_NAME",
 ]  # fmt: skip

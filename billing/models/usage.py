@@ -30,13 +30,19 @@ class PricingType(models.TextChoices):
     FREE_ENTRY_POINT = "free_entry_point", _("Free (entry point)")
 
 
+# A category as Meta writes it in webhooks (`pricing.category`): what a rate card may carry for a category Meta has
+# introduced before this portal knows it (loaded with `load_rate_card --new-category`).
+CATEGORY_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
 class RateCardRate(models.Model):
-    """One Meta per-message rate: valid from its effective date until a later row for the same key."""
+    """One Meta per-message rate: valid from its effective date until a later row for the same key. The category is
+    one of Category's, or one Meta introduced that staff loaded explicitly (messages in it are then rated by it)."""
 
     effective_date = models.DateField()
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)
     market = models.CharField(max_length=40)
-    category = models.CharField(max_length=40, choices=Category.choices)
+    category = models.CharField(max_length=40)
     rate = models.DecimalField(max_digits=12, decimal_places=6, validators=[MinValueValidator(Decimal(0))])
     loaded_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=200, blank=True, help_text=_("File the rate was loaded from."))
@@ -51,7 +57,7 @@ class RateCardRate(models.Model):
             models.CheckConstraint(condition=models.Q(rate__gte=0), name="rate_not_negative"),
             models.CheckConstraint(condition=models.Q(currency__in=settings.CURRENCIES), name="rate_currency_known"),
             models.CheckConstraint(condition=models.Q(market__in=sorted(MARKETS)), name="rate_market_known"),
-            models.CheckConstraint(condition=models.Q(category__in=Category.values), name="rate_category_known"),
+            models.CheckConstraint(condition=models.Q(category__regex=CATEGORY_NAME), name="rate_category_name"),
         ]
 
     def __str__(self) -> str:

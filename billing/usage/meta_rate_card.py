@@ -23,7 +23,14 @@ from django.conf import settings
 
 from billing.markets import COUNTRY_MARKETS, REGIONAL_MARKETS
 from billing.models import Category
-from billing.usage.rate_card import COLUMNS, RateCardError, RateCardLoadResult, rate_card_load
+from billing.usage.rate_card import (
+    COLUMNS,
+    NEW_CATEGORY_HINT,
+    RateCardError,
+    RateCardLoadResult,
+    new_categories_checked,
+    rate_card_load,
+)
 
 PREAMBLE = re.compile(r"cost per message in ([A-Za-z]{3})\b", re.IGNORECASE)
 NO_RATE = {"n/a", "na", "-", ""}
@@ -45,8 +52,13 @@ def is_meta_rate_card(first_line: str) -> bool:
     return bool(PREAMBLE.search(first_line)) or words(first_line.split(",")[0]) == "market"
 
 
-def meta_rate_card_rows(lines: Iterable[str], *, effective_date: dt.date) -> list[tuple[int, dict]]:
-    """(file line, rate row in the portal's long format) for every rate; RateCardError listing every bad line."""
+def meta_rate_card_rows(
+    lines: Iterable[str], *, effective_date: dt.date, new_categories: frozenset[str] = frozenset()
+) -> list[tuple[int, dict]]:
+    """(file line, rate row in the portal's long format) for every rate; RateCardError listing every bad line. A
+    header cell names one of Category's, or a category in `new_categories` (`Marketing Carousel` is
+    marketing_carousel)."""
+    categories = {**CATEGORY_BY_NAME, **{words(name.replace("_", " ")): name for name in new_categories}}
     reader = csv.reader(lines)
     currency, header, problems, rows, markets = None, None, [], [], {}
     for cells in reader:
@@ -58,7 +70,7 @@ def meta_rate_card_rows(lines: Iterable[str], *, effective_date: dt.date) -> lis
             if found:
                 currency = found.group(1).upper()
             elif cells[0].strip().lower() == "market":
-                header = _header(cells, line, problems)
+                header = _header(cells, line, problems, categories)
                 if currency is None:
                     problems.append((line, "no preamble line 'Cost per message in <currency>' before the header"))
             continue
@@ -79,17 +91,17 @@ def meta_rate_card_rows(lines: Iterable[str], *, effective_date: dt.date) -> lis
     return rows
 
 
-def _header(cells: list[str], line: int, problems: list) -> list[str | None]:
+def _header(cells: list[str], line: int, problems: list, categories: dict[str, str]) -> list[str | None]:
     """Per column: a category value, "currency", or None for the market column."""
     columns: list[str | None] = [None]
     for cell in cells[1:]:
         name = words(cell)
         if name == "currency":
             columns.append("currency")
-        elif name in CATEGORY_BY_NAME:
-            columns.append(CATEGORY_BY_NAME[name])
+        elif name in categories:
+            columns.append(categories[name])
         else:
-            problems.append((line, f"header cell {cell!r} is not one of Meta's categories"))
+            problems.append((line, f"header cell {cell!r} is not one of Meta's categories ({NEW_CATEGORY_HINT})"))
             columns.append(None)
     return columns
 
@@ -121,12 +133,15 @@ def _rates(cells, line, header, currency, effective_date, problems) -> list[tupl
     return rates
 
 
-def meta_rate_card_load(*, lines: Iterable[str], effective_date: dt.date, source: str = "") -> RateCardLoadResult:
+def meta_rate_card_load(
+    *, lines: Iterable[str], effective_date: dt.date, source: str = "", new_categories: Iterable[str] = ()
+) -> RateCardLoadResult:
     """Load Meta's rate card file: every rate or none, checked by the same rules as the portal's own format."""
-    rows = meta_rate_card_rows(lines, effective_date=effective_date)
+    new_categories = new_categories_checked(new_categories)
+    rows = meta_rate_card_rows(lines, effective_date=effective_date, new_categories=new_categories)
     long_lines = [",".join(COLUMNS)] + [",".join(row[c] for c in COLUMNS) for _, row in rows]
     origin = {index + 2: line for index, (line, _) in enumerate(rows)}  # long line 2 is the first rate
     try:
-        return rate_card_load(lines=long_lines, source=source)
+        return rate_card_load(lines=long_lines, source=source, new_categories=new_categories)
     except RateCardError as error:
         raise RateCardError([(origin.get(n, n), reason) for n, reason in error.problems]) from error

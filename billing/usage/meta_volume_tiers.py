@@ -1,5 +1,6 @@
 """Meta's volume tier file: per market and category, the tier bounds (the month's charged messages, as Meta writes
-them in its pricing analytics: `0:750000`, `750000:2000000`, `2000000:` for the open last tier) and each tier's rate.
+them in its pricing analytics: `0:750000`, `750000:2000000`, `2000000:` or `2000000:MAX` for the open last tier)
+and each tier's rate.
 
     Cost per message in EUR
     Market,Category,Tier,Rate
@@ -25,7 +26,7 @@ from billing.usage.meta_rate_card import CATEGORY_BY_NAME, MARKET_BY_NAME, PREAM
 from billing.usage.rate_card import MAX_RATE, RateCardError, RateCardLoadResult
 
 HEADER = ["market", "category", "tier", "rate"]
-BOUNDS = re.compile(r"(\d+):(\d*)")
+BOUNDS = re.compile(r"(\d+):(\d*|MAX)", re.IGNORECASE)  # `MAX`: the open last tier, as pricing analytics writes it
 
 
 def meta_volume_tiers_parse(lines: Iterable[str], *, effective_date: dt.date) -> list[tuple[int, RateCardTier]]:
@@ -74,8 +75,8 @@ def _tier(cells, line, currency, effective_date) -> tuple[RateCardTier, int | No
     if category not in TIERED_CATEGORIES:
         return f"category {cells[1].strip()!r} has no volume tiers (only Utility and Authentication)"
     found = BOUNDS.fullmatch(cells[2].strip().replace(",", ""))
-    if not found or (found.group(2) and int(found.group(2)) <= int(found.group(1))):
-        return f"tier {cells[2].strip()!r} is not 'from:to' (to above from) or 'from:' for the last tier"
+    if not found or (found.group(2).isdigit() and int(found.group(2)) <= int(found.group(1))):
+        return f"tier {cells[2].strip()!r} is not 'from:to' (to above from) or 'from:' / 'from:MAX' for the last tier"
     try:
         rate = Decimal(cells[3].strip())
     except InvalidOperation:
@@ -84,7 +85,7 @@ def _tier(cells, line, currency, effective_date) -> tuple[RateCardTier, int | No
         return f"rate {cells[3].strip()!r} must be between 0 and {MAX_RATE}"
     if rate.as_tuple().exponent < -6:
         return f"rate {cells[3].strip()!r} has more than 6 decimal places"
-    upper = int(found.group(2)) if found.group(2) else None
+    upper = int(found.group(2)) if found.group(2).isdigit() else None
     tier = RateCardTier(
         effective_date=effective_date,
         currency=currency or "",

@@ -3,6 +3,7 @@
 import codecs
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from billing.markets import MARKETS, market_for_country
-from billing.models import Category, MessageUsage, RateCardRate
+from billing.models import CATEGORY_NAME, Category, MessageUsage, RateCardRate
 from billing.money import decimal_plain
 
 COLUMNS = ["effective_date", "currency", "market", "category", "rate"]
@@ -21,6 +22,16 @@ MAX_RATE = Decimal("1000")
 # is not a rate card, and refusing it up front keeps the loader's memory bounded.
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_PROBLEMS = 100  # enough to fix a file by; a file of nothing but bad lines is not listed whole
+NEW_CATEGORY_HINT = "a category Meta introduced loads with --new-category NAME"
+
+
+def new_categories_checked(names: Iterable[str]) -> frozenset[str]:
+    """Categories Meta introduced that a card may carry (staff name them, so a typo in a file is still refused):
+    lowercase as Meta writes `pricing.category`. ValueError naming a malformed one."""
+    for name in names:
+        if not re.fullmatch(CATEGORY_NAME, name):
+            raise ValueError(f"new category {name!r} must be lowercase letters, digits and _, as Meta writes it")
+    return frozenset(names)
 
 
 class RateCardError(Exception):
@@ -37,7 +48,7 @@ class RateCardLoadResult:
     unchanged: int
 
 
-def _parse_row(row: dict) -> RateCardRate | str:
+def _parse_row(row: dict, new_categories: frozenset[str] = frozenset()) -> RateCardRate | str:
     try:
         effective_date = dt.date.fromisoformat(row["effective_date"].strip())
     except ValueError:
@@ -49,8 +60,8 @@ def _parse_row(row: dict) -> RateCardRate | str:
     if market not in MARKETS:
         return f"market {market!r} is not a country with its own market nor one of Meta's regional markets"
     category = row["category"].strip()
-    if category not in Category.values:
-        return f"category {category!r} is not one of {', '.join(Category.values)}"
+    if category not in Category.values and category not in new_categories:
+        return f"category {category!r} is not one of {', '.join(Category.values)} ({NEW_CATEGORY_HINT})"
     rate = decimal_plain(row["rate"].strip())
     if rate is None:
         return f"rate {row['rate']!r} is not a number"  # plain decimal notation only: not 1e-2, not ١٠٠
@@ -82,8 +93,11 @@ def rate_card_text(raw_lines: Iterable[bytes]) -> Iterator[str]:
             ) from None
 
 
-def rate_card_parse(lines: Iterable[str]) -> list[tuple[int, RateCardRate]]:
-    """(file line number, rate) for every line, or RateCardError listing every bad line."""
+def rate_card_parse(
+    lines: Iterable[str], *, new_categories: frozenset[str] = frozenset()
+) -> list[tuple[int, RateCardRate]]:
+    """(file line number, rate) for every line, or RateCardError listing every bad line. A category outside
+    Category is refused unless it is one of `new_categories`."""
     reader = csv.DictReader(lines)
     try:
         header = reader.fieldnames
@@ -98,7 +112,7 @@ def rate_card_parse(lines: Iterable[str]) -> list[tuple[int, RateCardRate]]:
         if None in row or any(value is None for value in row.values()):
             problems.append((line, f"expected {len(COLUMNS)} columns"))
             continue
-        parsed = _parse_row(row)
+        parsed = _parse_row(row, new_categories)
         if isinstance(parsed, str):
             problems.append((line, parsed))
             continue
@@ -128,11 +142,11 @@ def _rows(reader: csv.DictReader, problems: list[tuple[int, str]]) -> Iterator[d
             return
 
 
-def rate_card_load(*, lines: Iterable[str], source: str = "") -> RateCardLoadResult:
+def rate_card_load(*, lines: Iterable[str], source: str = "", new_categories: Iterable[str] = ()) -> RateCardLoadResult:
     """Load every rate or none. Reloading the same rates changes nothing; a different rate for a key already
     loaded is refused, since usage may already be rated with it (publish a new effective date instead); so is a
     new effective date on or before a day whose usage is already rated and debited (one day, one rate)."""
-    rates = rate_card_parse(lines)
+    rates = rate_card_parse(lines, new_categories=new_categories_checked(new_categories))
     with transaction.atomic():
         existing = {
             (r.effective_date, r.currency, r.market, r.category): r.rate

@@ -25,6 +25,7 @@ from portal.scope import MANAGE_ROLES, client_required
 from portal.templatetags.portal import money
 
 ALREADY_ONBOARDED = _("%(number)s is already onboarded.")
+META_ID_TAKEN = _("Another number already has the Meta phone number ID %(id)s.")
 
 
 class TierChoiceField(forms.ModelChoiceField):
@@ -45,6 +46,14 @@ class NumberOnboardForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off", "placeholder": "+4915112345678"}),
     )
     display_name = forms.CharField(label=_("Display name"), max_length=200, required=False)
+    meta_phone_number_id = forms.RegexField(
+        label=_("Meta phone number ID"),
+        regex=r"^[0-9]{1,32}$",
+        required=False,
+        error_messages={"invalid": _("Meta's phone number ID is a string of digits.")},
+        help_text=_("Optional: the number's ID in WhatsApp Manager, which Meta's webhooks name it by."),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
 
     def __init__(self, *args, client: Client, **kwargs):
         super().__init__(*args, **kwargs)
@@ -52,7 +61,7 @@ class NumberOnboardForm(forms.Form):
         self.fields["tier"] = TierChoiceField(
             label=_("License tier"), queryset=LicenseTier.objects.all(), empty_label=None, currency=client.currency
         )
-        self.order_fields(["waba", "e164", "tier", "display_name"])
+        self.order_fields(["waba", "e164", "tier", "display_name", "meta_phone_number_id"])
 
     def clean_e164(self) -> str:
         """Spaces, dashes and brackets are allowed in what is typed; the number is kept in E.164."""
@@ -70,6 +79,13 @@ class NumberOnboardForm(forms.Form):
         if PhoneNumber.objects.filter(e164=e164).exclude(status=PhoneNumber.Status.DELETED).exists():
             raise ValidationError(ALREADY_ONBOARDED, params={"number": e164})
         return e164
+
+    def clean_meta_phone_number_id(self) -> str:
+        meta_id = self.cleaned_data["meta_phone_number_id"].strip()
+        live = PhoneNumber.objects.exclude(status=PhoneNumber.Status.DELETED)
+        if meta_id and live.filter(meta_phone_number_id=meta_id).exists():
+            raise ValidationError(META_ID_TAKEN, params={"id": meta_id})
+        return meta_id
 
 
 def _prorated_today(client: Client) -> list[tuple[LicenseTier, str]]:
@@ -104,7 +120,11 @@ def number_onboard(request):
         data = form.cleaned_data
         try:
             number = number_onboard_service(
-                waba=data["waba"], e164=data["e164"], tier=data["tier"], display_name=data["display_name"]
+                waba=data["waba"],
+                e164=data["e164"],
+                tier=data["tier"],
+                display_name=data["display_name"],
+                meta_phone_number_id=data["meta_phone_number_id"],
             )
         except ValidationError as error:
             _form_errors_from(form, error)

@@ -15,6 +15,7 @@ from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, Invoi
 from billing.usage.ingest import usage_record_batch
 from hub.models import PhoneNumber
 from tests.api.conftest import VISA, save_card
+from tests.factories import PhoneNumberFactory
 
 
 def results(response) -> list:
@@ -340,3 +341,23 @@ def test_a_key_over_its_rate_gets_429_with_retry_after(world):
     assert response.json()["error"]["code"] == "throttled"
     assert 1 <= int(response["Retry-After"]) <= 60
     assert world.api("client_b").get("/api/v1/credit-balances").status_code == 200  # counted per key
+
+
+def test_onboarding_takes_the_meta_phone_number_id_digits_only_and_unique(world):
+    api = world.api("client_a")
+    body = {"waba_id": "111111111", "e164": "+4915119999999", "tier": "regular"}
+
+    bad = api.post("/api/v1/numbers", {**body, "meta_phone_number_id": "10654abc"}, format="json")
+    assert (bad.status_code, bad.json()["error"]["fields"]) == (
+        400, {"meta_phone_number_id": ["Meta's phone number ID is a string of digits."]},
+    )  # fmt: skip
+    PhoneNumberFactory(e164="+4915100000001", meta_phone_number_id="106540352242922")
+    taken = api.post("/api/v1/numbers", {**body, "meta_phone_number_id": "106540352242922"}, format="json")
+    assert (taken.status_code, taken.json()["error"]["fields"]) == (
+        400, {"meta_phone_number_id": ["Another number already has this Meta phone number ID."]},
+    )  # fmt: skip
+    assert PhoneNumber.objects.filter(waba__hub=world.hub_a).count() == 1
+
+    created = api.post("/api/v1/numbers", {**body, "meta_phone_number_id": "106540352242999"}, format="json")
+    assert (created.status_code, created.json()["meta_phone_number_id"]) == (201, "106540352242999")
+    assert PhoneNumber.objects.get(e164="+4915119999999").meta_phone_number_id == "106540352242999"

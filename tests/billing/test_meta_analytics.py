@@ -7,6 +7,7 @@ import threading
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -195,3 +196,26 @@ def test_the_daily_job_pulls_and_reconciles_every_waba_once(waba, graph):
     assert meta_pricing_analytics_task.delay("2025-06-05").get() == {WABA_ID: 1}
     assert balance(waba) == Decimal("-4.600000")  # pulled again: nothing posted twice
     assert LedgerEntry.objects.filter(kind=EntryKind.RECONCILIATION).count() == 1
+
+
+def test_metas_documented_example_response_reconciles_to_the_cent(waba, tmp_path):
+    # Meta's Analytics page, "Pricing analytics" → "Example response", verbatim (tests/billing/usage/fixtures/meta/
+    # SOURCES.md): five days of a Los Angeles WABA, tiers "0:750000", "0:2" and "0:MAX", free points without a tier.
+    sample = Path(__file__).parent / "usage" / "fixtures" / "meta" / "pricing_analytics_example.json"
+    stdout = StringIO()
+
+    call_command("reconcile_pricing_analytics", str(sample), "--waba", WABA_ID, stdout=stdout)
+
+    assert stdout.getvalue().splitlines() == [
+        f"2025-06-01 {WABA_ID}: Meta 70.000000 EUR, rated 0.000000, adjustment -70.00 (posted -70.00)",
+        f"2025-06-02 {WABA_ID}: Meta 12.300000 EUR, rated 0.000000, adjustment -12.30 (posted -12.30)",
+        f"2025-06-03 {WABA_ID}: Meta 10.000000 EUR, rated 0.000000, adjustment -10.00 (posted -10.00)",
+        f"2025-06-05 {WABA_ID}: Meta 4.600000 EUR, rated 4.000000, adjustment -0.60 (posted -0.60)",
+        f"2025-06-06 {WABA_ID}: Meta 0.000000 EUR, rated 0.000000, adjustment 0.00 (posted 0.00)",
+    ]
+    assert balance(waba) == Decimal("-96.900000")
+    assert MetaPricingPoint.objects.count() == 14
+    assert MetaPricingPoint.objects.get(day=dt.date(2025, 6, 1), category="marketing").volume == 4
+
+    call_command("reconcile_pricing_analytics", str(sample), "--waba", WABA_ID, stdout=StringIO())
+    assert balance(waba) == Decimal("-96.900000")  # imported again: nothing posted twice

@@ -230,3 +230,35 @@ def test_a_partner_user_cannot_open_the_client_numbers(client, waba):
     client.force_login(user)
 
     assert client.get("/client/numbers/").status_code == 403
+
+
+def test_onboarding_sets_the_meta_phone_number_id(client, owner, waba, django_capture_on_commit_callbacks):
+    tier_id = LicenseTier.objects.get(code="regular").pk
+    form = {"waba": waba.pk, "e164": "+4915199990001", "tier": tier_id, "meta_phone_number_id": "106540352242922"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/client/numbers/onboard/", form)
+
+    assert response.status_code == 302
+    assert PhoneNumber.objects.get(waba=waba).meta_phone_number_id == "106540352242922"
+    assert "Meta phone number ID" in client.get("/client/numbers/onboard/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("meta_id", "error"),
+    [
+        ("1065-4035", "Meta&#x27;s phone number ID is a string of digits."),
+        ("106540352242922", "Another number already has the Meta phone number ID 106540352242922."),
+    ],
+)
+def test_a_bad_or_taken_meta_phone_number_id_onboards_nothing(client, owner, waba, meta_id, error):
+    PhoneNumberFactory(e164="+4915112345678", meta_phone_number_id="106540352242922")  # another client's, live
+    tier_id = LicenseTier.objects.get(code="regular").pk
+    form = {"waba": waba.pk, "e164": "+4915199990001", "tier": tier_id, "meta_phone_number_id": meta_id}
+
+    response = client.post("/client/numbers/onboard/", form)
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not PhoneNumber.objects.filter(waba=waba).exists()
+    assert Invoice.objects.count() == 0

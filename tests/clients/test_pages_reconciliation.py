@@ -29,7 +29,7 @@ def reconciled(waba, day, meta, rated, adjustment):
 
 def rows(html: str) -> list[str]:
     section = html.split('id="reconciliation"', 1)[1].split("<h2", 1)[0]
-    return [row.split("</tr>")[0] for row in section.split("<tr><td>")[1:]]
+    return [row.split("><td>", 1)[1].split("</tr>")[0] for row in section.split("<tr data-waba-day=")[1:]]
 
 
 def test_the_month_is_this_one_by_default_and_can_be_chosen(client, acme, other_client):

@@ -111,7 +111,8 @@ def test_an_unknown_header_category_and_a_repeated_market_are_refused(tmp_path):
     text = META_CARD.replace("Marketing Lite", "Carousel") + "Germany,EUR,0.1131,0.0456,0.0636,n/a,0.00,n/a\n"
     error, problems = load(tmp_path, text, "--effective-date", "2026-07-01")
     assert problems == [
-        "3: header cell 'Carousel' is not one of Meta's categories",
+        "3: header cell 'Carousel' is not one of Meta's categories (a category Meta introduced loads with"
+        " --new-category NAME)",
         "10: market 'Germany' is already on line 4",
     ]
     assert RateCardRate.objects.count() == 0
@@ -125,4 +126,20 @@ def test_the_portal_format_refuses_an_effective_date_option(tmp_path):
         "2026-07-01",
     )
     assert error.endswith("has its effective dates on every line: drop --effective-date.")
+    assert RateCardRate.objects.count() == 0
+
+
+def test_a_category_meta_introduced_loads_from_its_file_when_staff_name_it(tmp_path):
+    text = META_CARD.replace("Marketing Lite", "Marketing Carousel")
+    out, problems = load(tmp_path, text, "--effective-date", "2026-07-01", "--new-category", "marketing_carousel")
+
+    assert problems == []
+    assert "Loaded 29 new rate(s)" in out
+    assert RateCardRate.objects.get(category="marketing_carousel").market == "DE"
+    assert RateCardRate.objects.get(category="marketing_carousel").rate == Decimal("0.100000")
+
+
+def test_a_new_category_name_must_be_written_as_meta_writes_it(tmp_path):
+    error, _ = load(tmp_path, META_CARD, "--effective-date", "2026-07-01", "--new-category", "Marketing Carousel")
+    assert error == "new category 'Marketing Carousel' must be lowercase letters, digits and _, as Meta writes it"
     assert RateCardRate.objects.count() == 0

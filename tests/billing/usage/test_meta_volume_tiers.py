@@ -72,3 +72,15 @@ def test_a_changed_rate_is_refused(tmp_path):
     assert problems == [
         "6: EUR DE authentication 0 is already loaded at 0.063600 for 2026-07-01; load a new effective date"
     ]
+
+
+def test_the_open_last_tier_may_be_written_as_pricing_analytics_writes_it(tmp_path):
+    text = (
+        "Cost per message in EUR\nMarket,Category,Tier,Rate\n"
+        "India,Utility,0:750000,0.0013\nIndia,Utility,750000:MAX,0.0009\n"
+    )
+    assert load(tmp_path, text) == ("Loaded 2 new tier(s); 0 already loaded unchanged.\n", [])
+    assert sorted(RateCardTier.objects.values_list("volume_from", "rate")) == [
+        (0, Decimal("0.001300")),
+        (750000, Decimal("0.000900")),
+    ]

@@ -18,6 +18,7 @@ GOOD_AFTER = "2026-07-01,EUR,FR,utility,0.030000"
 NOT_A_MARKET = "is not a country with its own market nor one of Meta's regional markets"
 CATEGORIES = (
     "marketing, marketing_lite, utility, authentication, authentication_international, service, referral_conversion"
+    " (a category Meta introduced loads with --new-category NAME)"
 )
 
 
@@ -232,3 +233,15 @@ def test_a_missing_file_is_a_command_error(tmp_path):
         call_command("load_rate_card", str(missing), stdout=StringIO(), stderr=StringIO())
 
     assert str(raised.value) == f"Cannot read {missing}: No such file or directory"
+
+
+def test_a_category_meta_introduced_loads_only_when_named():
+    lines = [HEADER, "2026-07-01,EUR,OTHER,marketing_carousel,0.0471"]
+    with pytest.raises(RateCardError) as raised:
+        rate_card_load(lines=lines)
+    assert raised.value.problems == [(2, f"category 'marketing_carousel' is not one of {CATEGORIES}")]
+    assert RateCardRate.objects.count() == 0
+
+    result = rate_card_load(lines=lines, new_categories=["marketing_carousel"])
+
+    assert (result.created, RateCardRate.objects.get().category) == (1, "marketing_carousel")
