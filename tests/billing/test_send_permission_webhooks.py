@@ -151,3 +151,23 @@ def test_a_refused_platform_url_does_not_stop_the_stream(settings, redis_stream,
     assert redis_stream.xlen(stream.STREAM_KEY) == 1
     assert not WebhookDelivery.objects.exists()
     assert "The platform's send-permission webhook URL is refused" in caplog.text
+
+
+def test_a_change_given_up_after_24_hours_lets_the_next_one_go(platform):
+    # given the platform refuses everything for a day: the first change is retried, the second waits behind it
+    platform.answers = [500] * 100
+    first = HubFactory()
+    second = HubFactory()
+    head = WebhookDelivery.objects.order_by("id").first()
+    for _ in range(20):
+        head.refresh_from_db()
+        if head.status != DeliveryStatus.PENDING:
+            break
+        with time_machine.travel(head.next_attempt_at, tick=False):
+            webhook_deliveries_due_task()
+
+    # then the first is given up after 24 hours, and only then the second is tried
+    assert head.status == DeliveryStatus.FAILED
+    seqs = [seq for seq, *_ in changes(platform)]
+    assert seqs == [1] * head.attempts + [2]
+    assert [hub_id for _, hub_id, *_ in changes(platform)][-1] == second.hub_id != first.hub_id
