@@ -10,6 +10,11 @@ POSTs the stored body unchanged with
 so a receiver can check both who sent it and that it is fresh (reject a t more than 5 minutes old: a replayed
 request). A 2xx answer delivers it; anything else (or no answer) is tried again with growing pauses for 24 hours
 (the beat sweep queues what is due), then it is given up. Every attempt's status code or error is kept.
+
+A platform endpoint (no partner: settings.OUTBOUND_WEBHOOKS) is delivered *in order*: a delivery is attempted only
+once every earlier one to the same endpoint is delivered or given up, and finishing one queues the next. Its events
+are states in commit order (the send permission's sequence numbers), and a later state must never overtake an
+earlier one that is still being retried. A partner's endpoints get their events independently, as before.
 """
 
 import datetime as dt
@@ -29,7 +34,7 @@ import requests
 from django.conf import settings
 from django.core.validators import URLValidator
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from billing.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from billing.queue import enqueue_on_commit
@@ -156,9 +161,21 @@ def webhook_event_publish(*, endpoint: WebhookEndpoint, event_type: str, payload
 def webhook_events_publish(
     *, endpoints: Iterable[WebhookEndpoint], event_type: str, payload: dict
 ) -> list[WebhookDelivery]:
+    return _publish([(endpoint, payload) for endpoint in endpoints], event_type=event_type)
+
+
+def webhook_event_series_publish(
+    *, endpoint: WebhookEndpoint, event_type: str, payloads: list[dict]
+) -> list[WebhookDelivery]:
+    """Several events for one endpoint in the caller's transaction, in this order (a platform endpoint receives
+    them in it)."""
+    return _publish([(endpoint, payload) for payload in payloads], event_type=event_type)
+
+
+def _publish(events: list[tuple[WebhookEndpoint, dict]], *, event_type: str) -> list[WebhookDelivery]:
     now = clock.now()
     deliveries = []
-    for endpoint in endpoints:
+    for endpoint, payload in events:
         event_id = f"evt_{uuid.uuid4().hex}"
         body = event_body(event_id=event_id, event_type=event_type, payload=payload, created_at=now)
         deliveries.append(WebhookDelivery(
@@ -166,8 +183,13 @@ def webhook_events_publish(
             next_attempt_at=now,
         ))  # fmt: skip
     if deliveries:
-        WebhookDelivery.objects.bulk_create(deliveries)
+        WebhookDelivery.objects.bulk_create(deliveries)  # ids in list order: the order of an ordered endpoint
+        queued: set[int] = set()
         for delivery in deliveries:
+            if delivery.endpoint.partner_id is None:  # ordered: the first one starts the chain
+                if delivery.endpoint.pk in queued:
+                    continue
+                queued.add(delivery.endpoint.pk)
             enqueue_on_commit("billing.webhook_deliver", delivery.pk)
     return deliveries
 
@@ -196,13 +218,33 @@ def signature_verify(*, secret: str, body: str, header: str, now: float | None =
 # Delivering -------------------------------------------------------------------------------------------------------
 
 
+def _waiting_in_line() -> Exists:
+    """An earlier delivery to the same ordered (platform) endpoint is still pending: this one waits its turn."""
+    return Exists(
+        WebhookDelivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"), endpoint__partner__isnull=True, status=DeliveryStatus.PENDING,
+            pk__lt=OuterRef("pk"),
+        )
+    )  # fmt: skip
+
+
 def _claim(delivery_id: int, now: dt.datetime) -> bool:
-    """Take the delivery for one attempt; a second worker (the sweep racing the first queueing) gets False."""
+    """Take the delivery for one attempt; a second worker (the sweep racing the first queueing) gets False, and so
+    does a delivery to an ordered endpoint whose turn has not come."""
     return bool(
         WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
         .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True))
+        .filter(~_waiting_in_line())
         .update(next_attempt_at=now + LEASE)
     )
+
+
+def _queue_next_in_line(delivery: WebhookDelivery) -> None:
+    """After an ordered endpoint's delivery is delivered or given up: start the next one at once."""
+    pending = WebhookDelivery.objects.filter(endpoint_id=delivery.endpoint_id, status=DeliveryStatus.PENDING)
+    following = pending.filter(pk__gt=delivery.pk).order_by("pk").values_list("pk", flat=True).first()
+    if following is not None:
+        enqueue_on_commit("billing.webhook_deliver", following)
 
 
 def _post(delivery: WebhookDelivery) -> tuple[int | None, str]:
@@ -256,13 +298,16 @@ def webhook_deliver(*, delivery_id: int) -> WebhookDelivery | None:
         logger.warning("webhook %s to %s failed (%s)", delivery.event_id, delivery.endpoint.url, error)
     delivery.save(update_fields=["attempts", "last_attempt_at", "last_status_code", "last_error", "status",
                                  "delivered_at", "next_attempt_at"])  # fmt: skip
+    if delivery.endpoint.partner_id is None and delivery.status != DeliveryStatus.PENDING:
+        _queue_next_in_line(delivery)
     return delivery
 
 
 def deliveries_due(*, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
-    """Pending deliveries whose next attempt is due (for the beat sweep)."""
+    """Pending deliveries whose next attempt is due (for the beat sweep); of an ordered endpoint, only the first."""
     return list(
         WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now or clock.now())
-        .order_by("next_attempt_at")
+        .filter(~_waiting_in_line())
+        .order_by("next_attempt_at", "id")
         .values_list("id", flat=True)[:limit]
     )

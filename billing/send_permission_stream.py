@@ -8,12 +8,20 @@ short transaction holding a per-hub advisory lock, reading the hub's answer then
 are serialised by the lock and each reads after its own commit, so the hub's LAST entry is always its current
 answer (a late publisher reads the newer state). Entries are idempotent states, so replaying is harmless.
 
+The same entries go to the platform's URL as signed webhooks (`hub.send_permission`, payload: seq, hub_id, allowed,
+reasons, committed_at) when settings.OUTBOUND_WEBHOOKS names a "send-permission" endpoint: written as deliveries of
+billing.outbound_webhooks in the same short transaction, after the entries got their numbers, so the webhooks are
+in sequence order per hub and go out in that order (a platform endpoint is delivered in order, with its retries and
+delivery log). Nothing is published for a change whose transaction rolled back: this runs on its commit only.
+
 `send_permission_changes(since=SEQ)` serves GET /api/v1/send-permissions: the entries after SEQ, or the full
 snapshot (every blocked hub) when SEQ is absent or older than the stream still holds (it is trimmed to
 STREAM_MAXLEN entries).
 """
 
+import datetime as dt
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -21,14 +29,18 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from billing.models import Blocks, Restriction
+from billing.models import Blocks, Restriction, WebhookEndpoint
+from billing.outbound_webhooks import WebhookUrlError, platform_endpoint, webhook_event_series_publish
 from hub.models import Hub
 
+log = logging.getLogger(__name__)
 STREAM_KEY = "send-permissions:stream"
 SEQ_KEY = "send-permissions:seq"
 STREAM_MAXLEN = 1_000_000  # ~weeks of changes; an older `since` gets the snapshot
 ADVISORY_LOCK_CLASS = 7214  # pg_advisory_xact_lock(class, hub_pk): this module's lock space
 PAGE_MAX = 1000
+WEBHOOK_ENDPOINT = "send-permission"  # its entry in settings.OUTBOUND_WEBHOOKS
+WEBHOOK_EVENT = "hub.send_permission"
 _XADD = """
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'hub_id', ARGV[2], 'allowed', ARGV[3],
@@ -85,13 +97,34 @@ def send_permission_publish(*, hub_ids: Iterable[int]) -> list[int]:
             (now,) = cursor.fetchone()
         public_ids = dict(Hub.objects.filter(pk__in=hub_pks).values_list("pk", "hub_id"))
         answers = _answers(hub_pks)
+        endpoint = _webhook_endpoint()
         pipe = client.pipeline(transaction=False)
         for hub_pk in hub_pks:
             reasons = answers[hub_pk]
             args = [STREAM_MAXLEN, public_ids[hub_pk], "0" if reasons else "1", json.dumps(reasons), now.isoformat()]
             script(keys=[STREAM_KEY, SEQ_KEY], args=args, client=pipe)
         seqs = [int(seq) for seq in pipe.execute()]
+        if endpoint is not None:
+            committed_at = now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+            payloads = [
+                {"seq": seq, "hub_id": public_ids[hub_pk], "allowed": not answers[hub_pk],
+                 "reasons": answers[hub_pk], "committed_at": committed_at}
+                for hub_pk, seq in zip(hub_pks, seqs, strict=True)
+            ]  # fmt: skip
+            webhook_event_series_publish(endpoint=endpoint, event_type=WEBHOOK_EVENT, payloads=payloads)
     return seqs
+
+
+def _webhook_endpoint() -> WebhookEndpoint | None:
+    """The platform's endpoint when settings name one. A URL the delivery service refuses is logged and skipped:
+    the stream (and the feed) must not stop for it."""
+    if WEBHOOK_ENDPOINT not in settings.OUTBOUND_WEBHOOKS:
+        return None
+    try:
+        return platform_endpoint(name=WEBHOOK_ENDPOINT)
+    except WebhookUrlError:
+        log.exception("The platform's send-permission webhook URL is refused; only the stream is published")
+        return None
 
 
 def _entry(entry_id: str, fields: dict) -> dict:

@@ -1,6 +1,6 @@
 """Prometheus metrics at /metrics, behind a bearer token (settings.METRICS_TOKEN; 404 when unset, 401 without it).
 
-Multi-process safety, the choice: gunicorn's workers, the Celery workers and beat are separate processes, in
+Multi-process safety, the choice: the web server's workers, the Celery workers and beat are separate processes, in
 production separate containers (docker-compose.yml), so in-process counters (prometheus_client's default registry)
 would show one process's share, and its multiprocess mode needs a directory shared by every process, which the web
 and worker containers do not share. So nothing is kept in process memory:

@@ -345,5 +345,12 @@ LOGGING = {
 # Outbound webhooks (billing/outbound_webhooks.py). Endpoints the platform pushes to, by name:
 # {"send-permission": {"url": "https://…", "secret": "…"}}. Plain http:// to the loopback is refused unless allowed
 # (tests and a developer's machine only; partners' endpoints must be HTTPS on a public address).
+# PLATFORM_WEBHOOK_URL / PLATFORM_WEBHOOK_SECRET: every change of a hub's send permission is POSTed there, signed
+# with the secret (billing/send_permission_stream.py; README, "The send decision pushed to the platform").
 OUTBOUND_WEBHOOKS: dict = {}
+PLATFORM_WEBHOOK_URL = env("PLATFORM_WEBHOOK_URL")
+if PLATFORM_WEBHOOK_URL:
+    if len(env("PLATFORM_WEBHOOK_SECRET") or "") < 32:
+        raise ImproperlyConfigured("PLATFORM_WEBHOOK_URL needs PLATFORM_WEBHOOK_SECRET (32 characters or more).")
+    OUTBOUND_WEBHOOKS["send-permission"] = {"url": PLATFORM_WEBHOOK_URL, "secret": env("PLATFORM_WEBHOOK_SECRET")}
 OUTBOUND_WEBHOOKS_ALLOW_LOOPBACK_HTTP = env("OUTBOUND_WEBHOOKS_ALLOW_LOOPBACK_HTTP", "0") == "1"

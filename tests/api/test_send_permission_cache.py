@@ -207,19 +207,33 @@ def redis_cache(settings):
         client.delete(key)
 
 
+def redis_commands(monkeypatch) -> list[str]:
+    """The names of the commands sent to Redis from now on, by a redis-py client or packed on a connection."""
+    from redis import Redis
+    from redis.connection import AbstractConnection
+
+    commands = []
+    execute, send_packed = Redis.execute_command, AbstractConnection.send_packed_command
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *args, **kw: commands.append(args[0]) or execute(
+        self, *args, **kw
+    ))  # fmt: skip
+
+    def packed(self, command, check_health=True):
+        if isinstance(command, list | tuple) and command and isinstance(command[0], bytes) and command[0][:1] == b"*":
+            commands.extend(part.split(b"\r\n")[2].decode() for part in command)
+        return send_packed(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", packed)
+    return commands
+
+
 @pytest.mark.django_db
 def test_on_redis_the_key_and_the_answer_come_from_one_round_trip(
     redis_cache, key, platform, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from redis import Redis
-
     hub = HubFactory()
     assert ask(platform, hub) == BLOCKED
-    commands = []
-    execute = Redis.execute_command
-    monkeypatch.setattr(Redis, "execute_command", lambda self, *args, **kw: commands.append(args[0]) or execute(
-        self, *args, **kw
-    ))
+    commands = redis_commands(monkeypatch)
 
     with CaptureQueriesContext(connection) as queries:
         assert ask(platform, hub) == BLOCKED
@@ -282,3 +296,37 @@ def test_the_wsgi_fast_path_repeats_cached_answers_byte_for_byte_and_hands_every
         api_key_revoke(key=key[0])
     assert fast_get(fast_path, path, key=key[1])[2] == b"django"  # revoked: Django refuses it
     assert len(django.paths) == 6
+
+
+@pytest.mark.django_db
+def test_on_redis_the_fast_path_repeats_the_views_bytes_in_one_round_trip_and_steps_aside_on_any_change(
+    redis_cache, key, platform, monkeypatch, django_capture_on_commit_callbacks
+):
+    blocked, funded = HubFactory(), HubFactory()
+    fund(funded, "1.00", "funds")
+    django = Django()
+    fast_path = SendPermissionFastPath(django)
+    path = f"/api/v1/hubs/{blocked.hub_id}/send-permission"
+    view = platform.get(path)
+    platform.get(f"/api/v1/hubs/{funded.hub_id}/send-permission")
+    commands = redis_commands(monkeypatch)
+
+    with CaptureQueriesContext(connection) as queries:
+        status, headers, body = fast_get(fast_path, path, key=key[1])
+        again = fast_get(fast_path, path, key=key[1])
+        allowed = fast_get(fast_path, f"/api/v1/hubs/{funded.hub_id}/send-permission", key=key[1])
+
+    assert (len(queries), commands) == (0, ["MGET", "MGET", "MGET"])
+    assert (status, body, again[2]) == ("200 OK", view.content, view.content)
+    assert allowed[2] == b'{"allowed":true}' and not django.paths
+    # a change of the hub's restrictions (its answer forgotten): Django answers, from the database
+    with django_capture_on_commit_callbacks(execute=True):
+        fund(blocked, "5.00", "more funds")
+    assert fast_get(fast_path, path, key=key[1])[2] == b"django"
+    assert platform.get(path).json() == {"allowed": True}
+    # a revoked key: Django refuses it
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(key=key[0])
+    assert fast_get(fast_path, path, key=key[1])[2] == b"django"
+    assert fast_get(fast_path, path, key="hps_not-a-key")[2] == b"django"
+    assert len(django.paths) == 3
