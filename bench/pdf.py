@@ -27,10 +27,9 @@ def setup() -> None:
 
 
 def context(*, usage_rows: int, mci: bool) -> dict:
-    from billing.pdf import _provider, font_dir
+    from billing.pdf import _provider
 
     return {
-        "fonts": font_dir(),
         "provider": _provider(),
         "title": "Month Closing Invoice" if mci else "License Invoice",
         "number": "MCI-2026-000001" if mci else "LIC-2026-000001",

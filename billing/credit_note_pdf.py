@@ -14,7 +14,7 @@ from billing.einvoice.seller import seller
 from billing.einvoice.tax_cases import invoice_tax_case
 from billing.markets import COUNTRY_NAMES
 from billing.models import CreditNote
-from billing.pdf import InvoicePdfError, date_format, font_dir, money_format, pdf_link_callback
+from billing.pdf import InvoicePdfError, date_format, font_dir, invoice_fonts, money_format, pdf_link_callback
 
 
 def credit_note_pdf_context(credit_note: CreditNote) -> dict:
@@ -24,7 +24,6 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
     case = invoice_tax_case(invoice)
     town = " ".join(part for part in (company.get("postal_code", ""), company.get("city", "")) if part)
     return {
-        "fonts": font_dir(),
         "provider": seller(),
         "number": credit_note.number,
         "issue_date": date_format(credit_note.issued_at),
@@ -47,6 +46,7 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
 
 def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
     html = render_to_string("pdf/credit_note.html", credit_note_pdf_context(credit_note))
+    invoice_fonts()
     output = BytesIO()
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
     result = pisa.CreatePDF(

@@ -1,6 +1,7 @@
 """Invoice PDFs: `templates/pdf/invoice.html` rendered by xhtml2pdf on A4 and stored on the invoice.
 
-DejaVu Sans is embedded (static/fonts) because the PDF base fonts have no glyphs beyond Latin-1: no €, no "Ł".
+DejaVu Sans is embedded (static/fonts) because the PDF base fonts have no glyphs beyond Latin-1 (no €, no "Ł"), and
+because PDF/A-3 (the e-invoice, billing/einvoice/embed.py) forbids a font that is not embedded: see invoice_fonts.
 Every figure printed is rounded half-up to cents (DESIGN.md, Money).
 
 An invoice renders in the language it was issued in (Invoice.language): its labels from the catalogs, its figures
@@ -19,10 +20,14 @@ from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
+from reportlab import rl_config
 from reportlab.lib.colors import HexColor
+from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus.tables import CellStyle
+from xhtml2pdf import default as xhtml2pdf_default
 from xhtml2pdf import pisa, xhtml2pdf_reportlab
 from xhtml2pdf.builders.printmarks import MarkedCanvas
 from xhtml2pdf.config.resources import ResourceAccessPolicy
@@ -43,7 +48,11 @@ STAMPS = {InvoiceStatus.PAID: gettext_noop("PAID"), InvoiceStatus.VOID: gettext_
 # its right-hand cell's first line (A4, 1.7 cm right margin, footer frame 0.9 cm + 1.1 cm from the bottom).
 FOOTER_RIGHT_X = 595.2756 - 48.189  # points
 FOOTER_BASELINE_Y = 48.75
-FOOTER_FONT = "InvoiceFooterDejaVuSans"  # the template's DejaVu Sans, registered once per process (footer_font)
+# The templates' one family (font-family: dejavusans), registered with ReportLab once per process (invoice_fonts).
+FONT_FAMILY = "dejavusans"
+FONT_REGULAR, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+FONT_FILES = {FONT_REGULAR: "DejaVuSans.ttf", FONT_BOLD: "DejaVuSans-Bold.ttf"}
+FOOTER_FONT = FONT_REGULAR
 FOOTER_FONT_SIZE = 7
 FOOTER_COLOR = HexColor("#616e7c")
 PAGE_TOTAL_FORM = "invoicePageTotal"
@@ -60,7 +69,6 @@ class PageTotalCanvas(MarkedCanvas):
 
     def showPage(self):
         if labels := _page_label.get():
-            footer_font()
             before, after = labels
             page = self.getPageNumber()
             text = before % {"page": page}
@@ -92,10 +100,29 @@ class PageTotalCanvas(MarkedCanvas):
 
 
 @functools.cache
-def footer_font() -> str:
-    """Register the footer's font with ReportLab once per process (parsing a TTF file is ~7 ms)."""
-    pdfmetrics.registerFont(TTFont(FOOTER_FONT, str(font_dir() / "DejaVuSans.ttf")))
-    return FOOTER_FONT
+def invoice_fonts() -> str:
+    """Register DejaVu Sans (regular and bold) with ReportLab once per process and make it the font of everything
+    in an xhtml2pdf document that does not name one; return the templates' family name.
+
+    Parsing a TTF file is ~7 ms, and an @font-face rule made xhtml2pdf read and hash both files on every render.
+    PDF/A forbids fonts that are not embedded, and ReportLab and xhtml2pdf reach for the base-14 Helvetica
+    wherever nobody named a font: the canvas' initial font (rl_config.canvas_basefontname), a table cell's
+    style (CellStyle.fontname), xhtml2pdf's default stylesheet (html { font-family: Helvetica }) and its fallback
+    for an unknown family ("helvetica"). All of them are pointed at the embedded face here, for every
+    ReportLab document of the process: the invoice and credit note PDFs are the only ones, and both are PDF/A."""
+    for name, file in FONT_FILES.items():
+        pdfmetrics.registerFont(TTFont(name, str(font_dir() / file)))
+    for bold, name in ((0, FONT_REGULAR), (1, FONT_BOLD)):
+        for italic in (0, 1):  # no oblique face is shipped: italics stay upright rather than fall back to Helvetica
+            addMapping(FONT_FAMILY, bold, italic, name)
+    rl_config.canvas_basefontname = FONT_REGULAR
+    CellStyle.fontname = FONT_REGULAR
+    fonts = xhtml2pdf_default.DEFAULT_FONT  # copied by each xhtml2pdf context: the family names CSS can use
+    for family, face in list(fonts.items()):
+        if face.startswith("Helvetica"):
+            fonts[family] = FONT_BOLD if "Bold" in face else FONT_REGULAR
+    fonts[FONT_FAMILY] = FONT_REGULAR
+    return FONT_FAMILY
 
 
 # xhtml2pdf makes its documents' canvas from this name (PmlBaseDoc._makeCanvas) and has no argument for it; the
@@ -207,7 +234,6 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     company = invoice.billed_company or {}
     is_mci = invoice.kind == InvoiceKind.MONTH_CLOSING
     context = {
-        "fonts": font_dir(),
         "provider": _provider(),
         "title": invoice.get_kind_display(),
         "number": invoice.number,
@@ -251,6 +277,7 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
 def invoice_html_pdf(*, html: str, labels: tuple[str, str], number: str) -> bytes:
     """The rendered invoice template as a PDF, in one layout pass, "Page X of Y" drawn with `labels`
     (page_labels() in the invoice's language)."""
+    invoice_fonts()
     output = BytesIO()
     # Local reads confined to the fonts, no network: the template is ours, but the billed company's name is not.
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
