@@ -1,5 +1,7 @@
 """Invoice PDF rendering: PDFs/s for a Month Closing Invoice with 50 usage rows and a one-line License Invoice,
-and the month's rendering time for 10,000 MCIs on 2 worker processes.
+and the month's rendering time for 10,000 MCIs on 2 worker processes. Beside them, in the same run: xhtml2pdf's
+floor (a one-paragraph document through the same function) and the MCI with no usage rows, from which the cost of
+one usage row (six table cells) follows.
 
 Measures the render itself (templates/pdf/invoice.html through billing.pdf.invoice_html_pdf, as
 invoice_pdf_render does), from a context of the shape invoice_pdf_context builds; no database is needed. Prints
@@ -27,10 +29,9 @@ def setup() -> None:
 
 
 def context(*, usage_rows: int, mci: bool) -> dict:
-    from billing.pdf import _provider, font_dir
+    from billing.pdf import _provider
 
     return {
-        "fonts": font_dir(),
         "provider": _provider(),
         "title": "Month Closing Invoice" if mci else "License Invoice",
         "number": "MCI-2026-000001" if mci else "LIC-2026-000001",
@@ -97,11 +98,19 @@ def render(ctx: dict) -> bytes:
     return invoice_html_pdf(html=html, labels=labels, number=ctx["number"])
 
 
-def measure(ctx: dict, n: int) -> tuple[float, float]:
-    render(ctx)  # warm: templates, fonts
+def floor_render(_ctx: dict) -> bytes:
+    from billing.pdf import invoice_html_pdf
+
+    return invoice_html_pdf(html="<html><body><p>Invoice</p></body></html>", labels=("Page %(page)s of ", ""),
+                            number="FLOOR")  # fmt: skip
+
+
+def measure(ctx: dict, n: int, work=None) -> tuple[float, float]:
+    work = work or render
+    work(ctx)  # warm: templates, fonts, parsed styles
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
-        render(ctx)
+        work(ctx)
     return (time.perf_counter() - wall) / n, (time.process_time() - cpu) / n
 
 
@@ -119,15 +128,22 @@ def main() -> None:
     parser.add_argument("--month", type=int, default=10_000, help="MCIs in the month")
     args = parser.parse_args()
     setup()
-    for label, ctx, target in (
-        ("MCI, 50 usage rows", context(usage_rows=50, mci=True), 100),
-        ("License Invoice, one line", context(usage_rows=0, mci=False), 30),
+    cpus = {}
+    for label, ctx, target, work in (
+        ("xhtml2pdf floor (one <p>)", {}, None, floor_render),
+        ("MCI, no usage rows", context(usage_rows=0, mci=True), None, None),
+        ("MCI, 50 usage rows", context(usage_rows=50, mci=True), 100, None),
+        ("License Invoice, one line", context(usage_rows=0, mci=False), 30, None),
     ):
-        wall, cpu = measure(ctx, args.n)
+        wall, cpus[label] = measure(ctx, args.n, work)
         print(
-            f"{label:28} {1 / wall:6.1f} PDFs/s  wall {wall * 1000:6.1f} ms  cpu {cpu * 1000:6.1f} ms"
-            f"  (target ≤ {target} ms)"
+            f"{label:28} {1 / wall:6.1f} PDFs/s  wall {wall * 1000:6.1f} ms  cpu {cpus[label] * 1000:6.1f} ms"
+            + (f"  (target ≤ {target} ms)" if target else "")
         )
+    row = (cpus["MCI, 50 usage rows"] - cpus["MCI, no usage rows"]) / 50
+    print(f"one usage row (6 cells): {row * 1000:.2f} ms cpu; "
+          f"MCI/floor {cpus['MCI, 50 usage rows'] / cpus['xhtml2pdf floor (one <p>)']:.1f}x, "
+          f"License/floor {cpus['License Invoice, one line'] / cpus['xhtml2pdf floor (one <p>)']:.1f}x")  # fmt: skip
     # 2 worker processes (xhtml2pdf holds a process-wide render lock: threads do not add throughput)
     per_worker = args.n
     start = time.perf_counter()

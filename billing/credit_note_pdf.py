@@ -2,11 +2,7 @@
 confinement of local reads), with the credit note's EN 16931 XML (type 381, referring to its invoice) inside.
 Rendered when asked for: a credit note is immutable, so the same request always gives the same document."""
 
-from io import BytesIO
-
 from django.template.loader import render_to_string
-from xhtml2pdf import pisa
-from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from billing.einvoice import einvoice_embed
 from billing.einvoice.document import credit_note_split
@@ -14,7 +10,7 @@ from billing.einvoice.seller import seller
 from billing.einvoice.tax_cases import invoice_tax_case
 from billing.markets import COUNTRY_NAMES
 from billing.models import CreditNote
-from billing.pdf import InvoicePdfError, date_format, font_dir, money_format, pdf_link_callback
+from billing.pdf import date_format, money_format, xhtml_pdf
 
 
 def credit_note_pdf_context(credit_note: CreditNote) -> dict:
@@ -24,7 +20,6 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
     case = invoice_tax_case(invoice)
     town = " ".join(part for part in (company.get("postal_code", ""), company.get("city", "")) if part)
     return {
-        "fonts": font_dir(),
         "provider": seller(),
         "number": credit_note.number,
         "issue_date": date_format(credit_note.issued_at),
@@ -47,11 +42,4 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
 
 def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
     html = render_to_string("pdf/credit_note.html", credit_note_pdf_context(credit_note))
-    output = BytesIO()
-    policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
-    result = pisa.CreatePDF(
-        html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy
-    )
-    if result.err:
-        raise InvoicePdfError(f"xhtml2pdf reported {result.err} error(s) rendering credit note {credit_note.number}.")
-    return einvoice_embed(output.getvalue(), credit_note=credit_note)
+    return einvoice_embed(xhtml_pdf(html=html, number=credit_note.number), credit_note=credit_note)

@@ -1,6 +1,7 @@
 """Invoice PDFs: `templates/pdf/invoice.html` rendered by xhtml2pdf on A4 and stored on the invoice.
 
-DejaVu Sans is embedded (static/fonts) because the PDF base fonts have no glyphs beyond Latin-1: no €, no "Ł".
+DejaVu Sans is embedded (static/fonts) because the PDF base fonts have no glyphs beyond Latin-1 (no €, no "Ł"), and
+because PDF/A-3 (the e-invoice, billing/einvoice/embed.py) forbids a font that is not embedded: see invoice_fonts.
 Every figure printed is rounded half-up to cents (DESIGN.md, Money).
 
 An invoice renders in the language it was issued in (Invoice.language): its labels from the catalogs, its figures
@@ -19,16 +20,24 @@ from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
+from reportlab import rl_config
 from reportlab.lib.colors import HexColor
+from reportlab.lib.fonts import addMapping
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFCatalog, PDFDictionary, PDFDocument, PDFName, PDFStream, PDFString
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus.tables import CellStyle
+from xhtml2pdf import default as xhtml2pdf_default
 from xhtml2pdf import pisa, xhtml2pdf_reportlab
 from xhtml2pdf.builders.printmarks import MarkedCanvas
 from xhtml2pdf.config.resources import ResourceAccessPolicy
+from xhtml2pdf.context import pisaContext
+from xhtml2pdf.parser import DEFAULT_CSS_SOURCE
 
 from billing import formats
 from billing.einvoice import einvoice_embed
+from billing.einvoice.embed import srgb_profile
 from billing.einvoice.seller import Seller, seller
 from billing.formats import SUMMARY_LABELS, money_format
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
@@ -43,12 +52,18 @@ STAMPS = {InvoiceStatus.PAID: gettext_noop("PAID"), InvoiceStatus.VOID: gettext_
 # its right-hand cell's first line (A4, 1.7 cm right margin, footer frame 0.9 cm + 1.1 cm from the bottom).
 FOOTER_RIGHT_X = 595.2756 - 48.189  # points
 FOOTER_BASELINE_Y = 48.75
-FOOTER_FONT = "InvoiceFooterDejaVuSans"  # the template's DejaVu Sans, registered once per process (footer_font)
+# The templates' one family (font-family: dejavusans), registered with ReportLab once per process (invoice_fonts).
+FONT_FAMILY = "dejavusans"
+FONT_REGULAR, FONT_BOLD = "DejaVuSans", "DejaVuSans-Bold"
+FONT_FILES = {FONT_REGULAR: "DejaVuSans.ttf", FONT_BOLD: "DejaVuSans-Bold.ttf"}
+FOOTER_FONT = FONT_REGULAR
 FOOTER_FONT_SIZE = 7
 FOOTER_COLOR = HexColor("#616e7c")
 PAGE_TOTAL_FORM = "invoicePageTotal"
 # The footer's page label of the render under way, set by invoice_pdf_render for the canvas to draw.
 _page_label: ContextVar[tuple[str, str] | None] = ContextVar("invoice_page_label", default=None)
+# Set while an invoice or credit note renders (xhtml_pdf): the canvas writes the PDF/A output intent.
+_pdfa_render: ContextVar[bool] = ContextVar("invoice_pdfa_render", default=False)
 
 
 class PageTotalCanvas(MarkedCanvas):
@@ -60,7 +75,6 @@ class PageTotalCanvas(MarkedCanvas):
 
     def showPage(self):
         if labels := _page_label.get():
-            footer_font()
             before, after = labels
             page = self.getPageNumber()
             text = before % {"page": page}
@@ -88,19 +102,89 @@ class PageTotalCanvas(MarkedCanvas):
             self.setFillColor(FOOTER_COLOR)
             self.drawString(0, 0, str(total))
             self.endForm()
+        if _pdfa_render.get():
+            _write_output_intent(self._doc)
         super().save()
 
 
+def _write_output_intent(doc: PDFDocument) -> None:
+    """The sRGB output intent PDF/A requires of a document drawn in DeviceRGB, written by ReportLab with the rest
+    of the document: adding it afterwards (billing/einvoice/embed.py does for a PDF without one) parses and writes
+    the whole file once more with pypdf. ReportLab's catalog writes only the keys it lists, hence the instance's
+    own list."""
+    profile = PDFStream(PDFDictionary({"N": 3}), content=srgb_profile())
+    condition = "sRGB IEC61966-2.1"
+    intent = PDFDictionary(
+        {
+            "Type": PDFName("OutputIntent"), "S": PDFName("GTS_PDFA1"),
+            "OutputConditionIdentifier": PDFString(condition), "Info": PDFString(condition),
+            "DestOutputProfile": doc.Reference(profile),
+        }
+    )  # fmt: skip
+    doc.Catalog.__NoDefault__ = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+    doc.Catalog.OutputIntents = PDFArray([doc.Reference(intent)])
+
+
 @functools.cache
-def footer_font() -> str:
-    """Register the footer's font with ReportLab once per process (parsing a TTF file is ~7 ms)."""
-    pdfmetrics.registerFont(TTFont(FOOTER_FONT, str(font_dir() / "DejaVuSans.ttf")))
-    return FOOTER_FONT
+def invoice_fonts() -> str:
+    """Register DejaVu Sans (regular and bold) with ReportLab once per process and make it the font of everything
+    in an xhtml2pdf document that does not name one; return the templates' family name.
+
+    Parsing a TTF file is ~7 ms, and an @font-face rule made xhtml2pdf read and hash both files on every render.
+    PDF/A forbids fonts that are not embedded, and ReportLab and xhtml2pdf reach for the base-14 Helvetica
+    wherever nobody named a font: the canvas' initial font (rl_config.canvas_basefontname), a table cell's
+    style (CellStyle.fontname), xhtml2pdf's default stylesheet (html { font-family: Helvetica }) and its fallback
+    for an unknown family ("helvetica"). All of them are pointed at the embedded face here, for every
+    ReportLab document of the process: the invoice and credit note PDFs are the only ones, and both are PDF/A."""
+    for name, file in FONT_FILES.items():
+        pdfmetrics.registerFont(TTFont(name, str(font_dir() / file)))
+    for bold, name in ((0, FONT_REGULAR), (1, FONT_BOLD)):
+        for italic in (0, 1):  # no oblique face is shipped: italics stay upright rather than fall back to Helvetica
+            addMapping(FONT_FAMILY, bold, italic, name)
+    rl_config.canvas_basefontname = FONT_REGULAR
+    CellStyle.fontname = FONT_REGULAR
+    fonts = xhtml2pdf_default.DEFAULT_FONT  # copied by each xhtml2pdf context: the family names CSS can use
+    for family, face in list(fonts.items()):
+        if face.startswith("Helvetica"):
+            fonts[family] = FONT_BOLD if "Bold" in face else FONT_REGULAR
+    fonts[FONT_FAMILY] = FONT_REGULAR
+    return FONT_FAMILY
 
 
 # xhtml2pdf makes its documents' canvas from this name (PmlBaseDoc._makeCanvas) and has no argument for it; the
 # subclass behaves exactly like MarkedCanvas outside an invoice render (no page label set).
 xhtml2pdf_reportlab.MarkedCanvas = PageTotalCanvas
+
+
+INVOICE_CSS = "pdf/invoice.css"  # under templates/: the invoice's styles without its @page rule
+
+
+@functools.cache
+def invoice_default_css() -> str:
+    """xhtml2pdf's default stylesheet followed by the invoice's (templates/pdf/invoice.css), read once per process.
+    Given to xhtml2pdf as its default CSS, so that it is parsed once per process too (_parse_css_once); the
+    template's own <style> keeps only the @page rule, whose frames xhtml2pdf builds while parsing it."""
+    css = (Path(settings.BASE_DIR) / "templates" / INVOICE_CSS).read_text(encoding="utf-8")
+    return f"{xhtml2pdf_default.DEFAULT_CSS}\n{css}"
+
+
+_parse_css_source = pisaContext._parseCSSSource
+_parsed_default_css: dict[str, object] = {}
+
+
+def _parse_css_once(context: pisaContext, text: str, source_name: str | None):
+    """xhtml2pdf parses its default stylesheet again for every document (~4 ms, ~8 ms with the invoice's rules).
+    The parsed rules of a default stylesheet are kept per text: they are read-only once parsed (the cascade
+    only builds a lookup index on them), carry no @page or @font-face and so leave nothing on the document's
+    context. A document's own <style> (with its @page frames) is still parsed per document."""
+    if source_name != DEFAULT_CSS_SOURCE:
+        return _parse_css_source(context, text, source_name)
+    if text not in _parsed_default_css:
+        _parsed_default_css[text] = _parse_css_source(context, text, source_name)
+    return _parsed_default_css[text]
+
+
+pisaContext._parseCSSSource = _parse_css_once
 
 
 def page_labels() -> tuple[str, str]:
@@ -207,7 +291,6 @@ def invoice_pdf_context(invoice: Invoice) -> dict:
     company = invoice.billed_company or {}
     is_mci = invoice.kind == InvoiceKind.MONTH_CLOSING
     context = {
-        "fonts": font_dir(),
         "provider": _provider(),
         "title": invoice.get_kind_display(),
         "number": invoice.number,
@@ -251,19 +334,32 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
 def invoice_html_pdf(*, html: str, labels: tuple[str, str], number: str) -> bytes:
     """The rendered invoice template as a PDF, in one layout pass, "Page X of Y" drawn with `labels`
     (page_labels() in the invoice's language)."""
+    token = _page_label.set(labels)
+    try:
+        return xhtml_pdf(html=html, number=number, default_css=invoice_default_css())
+    finally:
+        _page_label.reset(token)
+
+
+def xhtml_pdf(*, html: str, number: str, default_css: str | None = None) -> bytes:
+    """An invoice's or credit note's HTML as a PDF by xhtml2pdf: its fonts embedded and its sRGB output intent
+    written (PDF/A-3, with the XML added by billing.einvoice). Raises InvoicePdfError when xhtml2pdf reports
+    errors."""
+    invoice_fonts()
     output = BytesIO()
     # Local reads confined to the fonts, no network: the template is ours, but the billed company's name is not.
     policy = ResourceAccessPolicy(base_dir=font_dir(), allow_remote=False)
-    token = _page_label.set(labels)
+    token = _pdfa_render.set(True)
     try:
         result = pisa.CreatePDF(
-            html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy
-        )
+            html, dest=output, encoding="utf-8", link_callback=pdf_link_callback, resource_policy=policy,
+            default_css=default_css,
+        )  # fmt: skip
     finally:
-        _page_label.reset(token)
+        _pdfa_render.reset(token)
     if result.err:
         problems = "; ".join(str(entry[2]) for entry in result.log if entry[0] == "error") or "see the xhtml2pdf log"
-        raise InvoicePdfError(f"xhtml2pdf reported {result.err} error(s) rendering invoice {number}: {problems}")
+        raise InvoicePdfError(f"xhtml2pdf reported {result.err} error(s) rendering {number}: {problems}")
     return output.getvalue()
 
 

@@ -1,7 +1,7 @@
 """The readable PDF (xhtml2pdf's) made a Factur-X PDF/A-3: the EN 16931 XML embedded as `factur-x.xml`
 (AFRelationship Data) with the Factur-X XMP metadata, by the `factur-x` package; plus the sRGB output intent
 PDF/A requires of a document with device colours (ReportLab writes DeviceRGB), from littlecms's built-in sRGB
-profile through Pillow."""
+profile through Pillow. billing/pdf.py writes that intent as it renders; a PDF without one gets it here."""
 
 import io
 from functools import cache
@@ -18,14 +18,17 @@ PDF_LANGUAGE = {"en": "en-GB", "de": "de-DE", "pt": "pt-BR", "es": "es-ES", "fr"
 
 
 @cache
-def _srgb_profile() -> bytes:
+def srgb_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def _with_output_intent(pdf: bytes) -> bytes:
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    reader = PdfReader(io.BytesIO(pdf))  # reads the cross-reference table and the catalog, not the pages
+    if "/OutputIntents" in reader.trailer["/Root"]:
+        return pdf
+    writer = PdfWriter(clone_from=reader)
     profile = DecodedStreamObject()
-    profile.set_data(_srgb_profile())
+    profile.set_data(srgb_profile())
     profile[NameObject("/N")] = NumberObject(3)
     intent = DictionaryObject(
         {
@@ -43,7 +46,9 @@ def _with_output_intent(pdf: bytes) -> bytes:
 
 
 def pdf_with_xml(pdf: bytes, *, xml: bytes, document: EDocument, language: str) -> bytes:
-    """`pdf` with `xml` inside, as Factur-X EN 16931. The package checks the XML against its XSD first."""
+    """`pdf` with `xml` inside, as Factur-X EN 16931. `xml` is cii_xml's, which drafthorse has checked against the
+    same Factur-X EN 16931 XSD as it serialised it: the package's own XSD check (a schema compiled per call) is
+    not run a second time."""
     metadata = {
         "author": document.seller.name,
         "keywords": "Factur-X, ZUGFeRD, EN 16931",
@@ -51,7 +56,7 @@ def pdf_with_xml(pdf: bytes, *, xml: bytes, document: EDocument, language: str) 
         "subject": f"{document.texts.document_name} {document.number} {document.issue_date:%Y-%m-%d}",
     }
     embedded = generate_from_binary(
-        _with_output_intent(pdf), xml, flavor="factur-x", level="en16931", check_xsd=True,
+        _with_output_intent(pdf), xml, flavor="factur-x", level="en16931", check_xsd=False,
         pdf_metadata=metadata, lang=PDF_LANGUAGE.get(language, settings.LANGUAGE_CODE),
     )  # fmt: skip
     return embedded

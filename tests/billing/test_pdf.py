@@ -337,10 +337,10 @@ def test_invoice_pdf_command_refuses_an_unknown_number(tmp_path):
 
 
 def test_every_page_says_its_number_and_the_total_from_one_layout_pass():
-    # given a document long enough for three pages, laid out once (no <pdf:pagecount>, no second pass)
+    # given a document three pages long in the invoice styles, laid out once (no <pdf:pagecount>, no second pass)
     from billing.pdf import invoice_html_pdf
 
-    body = "".join(f"<p>Row {n}</p>" for n in range(110))
+    body = "".join(f"<p>Row {n}</p>" for n in range(150))
     data = invoice_html_pdf(html=f"<html><body>{body}</body></html>", labels=("Seite %(page)s von ", ""), number="X")
     pages = PdfReader(io.BytesIO(data)).pages
     # then each page carries its own number and the total, which was only known at the end

