@@ -245,10 +245,11 @@ def build_usage_and_ledger(events: int) -> dict:
         cursor.execute(
             """
             INSERT INTO billing_messageusage (message_id, hub_id, waba_id, phone_number_id, recipient_country, market,
-                category, pricing_model, billable, sent_at, rate_date, rate, cost, currency, period,
-                ledger_entry_id, recorded_at)
+                category, pricing_model, pricing_type, estimated, unrated, billable, sent_at, rate_date, rate, cost,
+                currency, period, ledger_entry_id, recorded_at)
             SELECT 'wamid.bench.' || g.i, n.hub_id, n.waba_id, n.number_id, c.country, c.market, c.category, 'PMP',
-                   true, e.sent_at, (e.sent_at AT TIME ZONE 'UTC')::date, c.rate, c.rate, n.currency, %(period)s,
+                   'regular', false, false, true, e.sent_at, (e.sent_at AT TIME ZONE 'UTC')::date, c.rate, c.rate,
+                   n.currency, %(period)s,
                    %(base)s + n.slot * %(per_hub)s + 1 + e.day, e.sent_at + interval '1 minute'
             FROM generate_series(0::bigint, %(events)s::bigint - 1) AS g(i)
             JOIN bench_number n ON n.k = g.i %% %(numbers)s
