@@ -206,12 +206,12 @@ def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
             ("client", client_id) in card, language, *_labels(language),
         ))  # fmt: skip
     cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
-    names = ", ".join(name for name, _ in PARTY_COLUMNS)
-    arrays = ", ".join(f"%s::{kind}[]" for _, kind in PARTY_COLUMNS)
-    cursor.execute(
-        f"CREATE TEMP TABLE month_close_parties ON COMMIT DROP AS SELECT * FROM unnest({arrays}) AS p({names})",  # noqa: S608 -- names from PARTY_COLUMNS
-        [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in PARTY_COLUMNS],
-    )
+    columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
+    cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
+    # COPY: binding 14 arrays of 500 values each costs the client-side quoting more than the rows are worth
+    with cursor.cursor.copy(f"COPY month_close_parties ({', '.join(n for n, _ in PARTY_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 @cache
