@@ -369,3 +369,114 @@ def _check_replay(entry: LedgerEntry, posting: Posting) -> None:
             f"Idempotency key {posting.key!r} was already used for {entry.kind} {entry.amount} {entry.currency} "
             f"on account {entry.account_id}."
         )
+
+
+# --- set-based posting (PostgreSQL) ------------------------------------------------------------------------------
+
+BATCH_COLUMNS = ("account_id", "kind", "amount", "currency", "key", "occurred_at", "reference", "memo")
+
+# The batch's new rows numbered and running-balanced per account from the locked account's cached figures, inserted,
+# and the cached balances moved by the same amounts, in one statement. The period rule is `period_for`'s.
+BATCH_INSERT = """
+WITH fresh AS (
+    SELECT b.* FROM ledger_batch b
+    WHERE NOT EXISTS (SELECT 1 FROM billing_ledgerentry e WHERE e.idempotency_key = b.key)
+), numbered AS (
+    SELECT f.*, a.entry_count + row_number() OVER w AS sequence,
+           a.balance + sum(f.amount) OVER (w ROWS UNBOUNDED PRECEDING) AS balance_after,
+           CASE WHEN a.closed_through IS NOT NULL
+                     AND date_trunc('month', f.occurred_at AT TIME ZONE 'UTC')::date <= a.closed_through
+                THEN (a.closed_through + interval '1 month')::date
+                ELSE date_trunc('month', f.occurred_at AT TIME ZONE 'UTC')::date END AS period
+    FROM fresh f JOIN billing_creditaccount a ON a.id = f.account_id
+    WINDOW w AS (PARTITION BY f.account_id ORDER BY f.ord)
+), inserted AS (
+    INSERT INTO billing_ledgerentry (account_id, kind, amount, currency, sequence, balance_after, period,
+        occurred_at, posted_at, idempotency_key, reference, memo, created_by_id)
+    SELECT account_id, kind, amount, currency, sequence, balance_after, period, occurred_at, %(now)s, key,
+           left(reference, 200), memo, NULL
+    FROM numbered ORDER BY account_id, ord
+    RETURNING account_id, amount
+), moved AS (
+    SELECT account_id, sum(amount) AS total, count(*) AS entries FROM inserted GROUP BY account_id
+)
+UPDATE billing_creditaccount a
+SET balance = a.balance + m.total, entry_count = a.entry_count + m.entries, updated_at = %(now)s
+FROM moved m WHERE a.id = m.account_id
+RETURNING a.id, a.balance, a.entry_count, m.entries
+"""
+
+
+def post_locked_query(*, accounts: dict[int, CreditAccount], postings_sql: str, params: dict) -> int:
+    """Post the entries a query computes, to accounts the caller has locked (PostgreSQL; see `accounts_lock`): a
+    month close posts a chunk's ROUNDING or MCI_INVOICED entries with a few statements instead of a Posting each.
+    `postings_sql` selects the BATCH_COLUMNS in that order; rows are posted in that order per account. The rules
+    of `post_locked`: every row validated (the first bad one refused with `_validate`'s message, nothing written),
+    a key already posted is a replay (skipped when it is the same movement, refused otherwise), running sequence
+    and balance per account, the cached balances moved in the same statement, the balance hooks run. A key used
+    twice in one batch is a caller bug and refused. Returns how many entries were written."""
+    now = clock.now()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.ledger_batch")
+        cursor.execute(
+            f"CREATE TEMP TABLE ledger_batch ON COMMIT DROP AS SELECT row_number() OVER () AS ord, p.* "  # noqa: S608
+            f"FROM ({postings_sql}) AS p({', '.join(BATCH_COLUMNS)})",
+            params,
+        )
+        _batch_validate(cursor, accounts)
+        cursor.execute(BATCH_INSERT, {"now": now})
+        moved = cursor.fetchall()
+    before = {}
+    for account_id, balance, entry_count, _ in moved:
+        account = accounts[account_id]
+        before[account_id] = account.balance
+        account.balance, account.entry_count, account.updated_at = balance, entry_count, now
+    if moved:
+        _after_balances_moved([accounts[row[0]] for row in moved], before)
+    return sum(row[3] for row in moved)
+
+
+def _batch_validate(cursor, accounts: dict[int, CreditAccount]) -> None:
+    """Refuse the batch on its first row `_validate` refuses, a row for an account not locked, a key used twice,
+    or a key already posted for a different movement (`_check_replay`)."""
+    cursor.execute(
+        """
+        SELECT b.account_id, b.kind, b.amount, b.currency, b.key, b.occurred_at, b.reference, b.memo
+        FROM ledger_batch b LEFT JOIN billing_creditaccount a ON a.id = b.account_id
+        WHERE b.account_id <> ALL(%(locked)s) OR b.kind <> ALL(%(kinds)s) OR b.currency IS DISTINCT FROM a.currency
+           OR b.amount IS NULL OR b.amount <> round(b.amount, 6) OR b.amount = 0
+           OR (b.kind <> ALL(%(sub_cent)s) AND b.amount <> round(b.amount, 2))
+           OR (b.kind = ANY(%(positive)s) AND b.amount < 0) OR (b.kind = ANY(%(negative)s) AND b.amount > 0)
+           OR (b.kind = %(manual)s AND btrim(coalesce(b.memo, '')) = '')
+           OR b.key IS NULL OR length(b.key) NOT BETWEEN 1 AND 200 OR b.occurred_at IS NULL
+        ORDER BY b.ord LIMIT 1
+        """,
+        {
+            "locked": list(accounts), "kinds": sorted(ENTRY_KINDS), "sub_cent": list(SUB_CENT_KINDS),
+            "positive": list(POSITIVE_KINDS), "negative": list(NEGATIVE_KINDS), "manual": EntryKind.MANUAL_ADJUSTMENT,
+        },
+    )  # fmt: skip
+    bad = cursor.fetchone()
+    if bad is not None:
+        account_id, kind, amount, currency, key, occurred_at, reference, memo = bad
+        if account_id not in accounts:
+            raise LedgerError(f"Credit account {account_id} is not locked by this transaction.")
+        _validate(Posting(account_id, kind, Money(amount, currency), key, occurred_at, reference, memo or ""),
+                  accounts[account_id])  # fmt: skip
+        raise LedgerError(f"Posting {key!r} refused.")  # unreachable unless the SQL and _validate disagree
+    cursor.execute("SELECT key FROM ledger_batch GROUP BY key HAVING count(*) > 1 LIMIT 1")
+    twice = cursor.fetchone()
+    if twice is not None:
+        raise LedgerError(f"Idempotency key {twice[0]!r} is used twice in one batch.")
+    cursor.execute(
+        """
+        SELECT e.id, b.account_id, b.kind, b.amount, b.currency, b.key, b.occurred_at FROM ledger_batch b
+        JOIN billing_ledgerentry e ON e.idempotency_key = b.key
+        WHERE (e.account_id, e.kind, e.amount) IS DISTINCT FROM (b.account_id, b.kind, b.amount) LIMIT 1
+        """
+    )
+    clash = cursor.fetchone()
+    if clash is not None:
+        entry_id, account_id, kind, amount, currency, key, occurred_at = clash
+        _check_replay(LedgerEntry.objects.get(pk=entry_id), Posting(account_id, kind, Money(amount, currency), key,
+                                                                     occurred_at))  # fmt: skip

@@ -252,3 +252,30 @@ def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datet
                     for pk, number, status, paid_at in rows
                 ],
             )
+
+
+def drafts_number(*, invoice_ids: Sequence[int], issued_at: dt.datetime) -> list[str]:
+    """Issue drafts inserted set-based earlier in this transaction (PostgreSQL): lock the year's sequence row, take
+    one block of consecutive numbers, give them out in `invoice_ids` order, and issue the rows as `_issue_rows`
+    does, in one statement. Called at the very end of a chunk's transaction, so the sequence row (where concurrent
+    chunks serialise) is held only for this and the commit; numbers stay gapless, since a rollback returns the
+    block with the rest of the chunk. Lock order: whatever the caller locked first, then the sequence. Delivery
+    is queued after commit."""
+    numbers = numbers_take(sequence=sequence_lock(series="INV", year=issued_at.year), count=len(invoice_ids))
+    if numbers:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Invoice._meta.db_table} AS i SET number = v.number, issued_at = %(at)s, "  # noqa: S608
+                "due_date = %(due)s, status = CASE WHEN i.total > 0 THEN %(pending)s ELSE %(paid)s END, "
+                "paid_at = CASE WHEN i.total > 0 THEN NULL ELSE %(at)s END "
+                "FROM unnest(%(ids)s::bigint[], %(numbers)s::text[]) AS v(id, number) "
+                "WHERE i.id = v.id AND i.number IS NULL",
+                {
+                    "at": issued_at, "due": issued_at.date(), "pending": InvoiceStatus.PENDING,
+                    "paid": InvoiceStatus.PAID, "ids": list(invoice_ids), "numbers": numbers,
+                },
+            )  # fmt: skip
+            if cursor.rowcount != len(numbers):
+                raise RuntimeError(f"{len(numbers)} numbers taken for {cursor.rowcount} drafts: not issued.")
+        enqueue_each_on_commit("billing.deliver_invoice", list(invoice_ids))  # as invoices_issue does
+    return numbers

@@ -154,6 +154,7 @@ class TestDatabaseGuards:
                 kind=EntryKind.FUNDS_ADDED,
                 amount=Decimal(5),
                 currency="USD",
+                sequence=1,  # a complete row: only its currency is wrong
                 balance_after=5,
                 period=dt.date(2026, 11, 1),
                 occurred_at=NOV_3,
