@@ -76,9 +76,10 @@ def meta_verification_answer(*, mode: str | None, token: str | None, challenge: 
 
 def meta_webhook_receive(*, body: bytes) -> MetaWebhookInbox:
     """Keep a signed webhook's raw body (the caller verified the signature) for the drain; the caller queues the
-    drain on commit. Stored before Meta gets its 200, so an acknowledged webhook is never lost."""
-    with transaction.atomic():
-        return MetaWebhookInbox.objects.create(body=body, received_at=clock.now())
+    drain on commit. Stored before Meta gets its 200, so an acknowledged webhook is never lost. Outside a
+    transaction the INSERT commits itself: one round trip, where BEGIN, INSERT and COMMIT were three (the
+    endpoint waits on nothing else)."""
+    return MetaWebhookInbox.objects.create(body=body, received_at=clock.now())
 
 
 def meta_webhooks_drain(*, max_statuses: int = DRAIN_BATCH_STATUSES) -> int:
