@@ -75,27 +75,30 @@ def insert_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence]
         return {row[0] for row in cursor.fetchall()}
 
 
-def copy_rows_unrecorded(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> list:
-    """Write the rows whose `unique` column value is not recorded yet (PostgreSQL): one query reads which are,
-    then the others are streamed with COPY, in `unique` order (so concurrent writers of overlapping rows wait on
-    each other in one order, never in a cycle); the values written, in that order. COPY costs a fraction of an
-    INSERT … ON CONFLICT binding the same values, but it cannot skip: a row a concurrent transaction wrote
-    meanwhile fails the whole statement with IntegrityError once that transaction commits, and the caller runs
-    its batch again (the next read sees the row)."""
+def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> list:
+    """`insert_rows_new_only` for many rows (PostgreSQL): the rows are streamed with COPY into a temporary table
+    of the same columns (created once per connection, emptied at each commit) and moved with one INSERT … SELECT
+    … ON CONFLICT DO NOTHING, in `unique` order; the `unique` values written, in that order. COPY sends the
+    values as text in one stream: binding them as arrays costs the driver more than the database's own work."""
     if not rows:
         return []
-    position = list(columns).index(unique)
     table = model._meta.db_table
-    with connection.cursor() as cursor:
+    staging = f"_staging_{table}"
+    listed = ", ".join(columns)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(
-            f"SELECT {unique} FROM {table} WHERE {unique} = ANY(%s)",  # noqa: S608 -- names from the model
-            [[row[position] for row in rows]],
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "  # noqa: S608 -- model names
+            f"SELECT {listed} FROM {table} WITH NO DATA"
         )
-        recorded = {found for (found,) in cursor.fetchall()}
-    fresh = sorted((row for row in rows if row[position] not in recorded), key=lambda row: row[position])
-    if fresh:
-        copy_rows(model, columns, fresh)
-    return [row[position] for row in fresh]
+        with _copy(cursor, f"COPY {staging} ({listed}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {staging} RETURNING *) "  # noqa: S608 -- model names
+            f"INSERT INTO {table} ({listed}) SELECT {listed} FROM moved ORDER BY {unique} "
+            f"ON CONFLICT ({unique}) DO NOTHING RETURNING {unique}"
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def copy_objects(model, objects: list, columns: Sequence[str]) -> None:
