@@ -432,7 +432,7 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None) -> None:
         number.save(update_fields=["meta_phone_number_id"])
     numbers = list(PhoneNumber.objects.values_list("waba__meta_waba_id", "meta_phone_number_id"))
     # Meta's timestamps are Unix seconds in November 2026; the server's clock is the real one.
-    bodies = list(webhook_bodies(numbers, args.meta_statuses, 1, offset=50_000_000))
+    bodies = list(webhook_bodies(numbers, args.meta_statuses, args.meta_per_webhook, offset=50_000_000))
     before = MessageUsage.objects.count()
     connection.close()
     with celery_worker(database_url=os.environ["DATABASE_URL"], cache_url=args.cache_url):
@@ -455,14 +455,15 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None) -> None:
             time.sleep(0.05)
         rated_in = time.perf_counter() - started
     rated = MessageUsage.objects.count() - before
-    rate = len(bodies) / rated_in
+    rate = args.meta_statuses / rated_in
     comparison = (
         f"   usage-events above: {usage_rate:,.0f} events/s: {'OK' if rate >= usage_rate else 'MISSED'}"
         if usage_rate
         else ""
     )
     print(
-        f"meta webhooks ({len(bodies):,} signed webhooks of 1 status, {args.meta_senders} concurrent senders; "
+        f"meta webhooks ({len(bodies):,} signed webhooks of {args.meta_per_webhook} status(es), "
+        f"{args.meta_senders} concurrent senders; "
         "1 Celery worker, "
         f"solo pool, draining):\n"
         f"  {len(bodies) / posted:>9,.0f} webhooks accepted/s ({posted:.2f} s)   {rate:>9,.0f} statuses rated/s "
@@ -491,6 +492,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (the platform's keep-alive pool)")
     parser.add_argument("--events", type=int, default=100_000, help="usage events to post")
     parser.add_argument("--meta-statuses", type=int, default=20_000, help="Meta webhooks to post (1 status each)")
+    parser.add_argument("--meta-per-webhook", type=int, default=1, help="statuses per Meta webhook")
     parser.add_argument(
         "--meta-senders", type=int, default=8,
         help="concurrent webhook connections (Meta delivers in parallel; each webhook is one commit, so concurrent "
