@@ -56,30 +56,14 @@ def copy_rows(model, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
             copy.write_row(row if plain else [_db_value(v, is_json) for v, is_json in zip(row, json, strict=True)])
 
 
-def insert_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> set:
+def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> list:
     """Insert rows (PostgreSQL), skipping those whose `unique` column value already exists or is being written by
     a concurrent transaction (PostgreSQL waits for it to end: skipped if it commits, written if it rolls back);
-    return the `unique` values written. One statement whatever the number of rows: a typed array per column,
-    unnested, inserted in `unique` order so concurrent writers of overlapping rows wait on each other in one order,
-    never in a cycle."""
-    fields = {field.column: field for field in model._meta.concrete_fields}
-    arrays = ", ".join(f"%s::{fields[column].db_type(connection)}[]" for column in columns)
-    listed = ", ".join(columns)
-    statement = (
-        f"INSERT INTO {model._meta.db_table} ({listed}) SELECT * FROM unnest({arrays}) AS row ({listed}) "  # noqa: S608 -- names from the model
-        f"ORDER BY {unique} ON CONFLICT ({unique}) DO NOTHING RETURNING {unique}"
-    )
-    values = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(statement, values)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> list:
-    """`insert_rows_new_only` for many rows (PostgreSQL): the rows are streamed with COPY into a temporary table
-    of the same columns (created once per connection, emptied at each commit) and moved with one INSERT … SELECT
-    … ON CONFLICT DO NOTHING, in `unique` order; the `unique` values written, in that order. COPY sends the
-    values as text in one stream: binding them as arrays costs the driver more than the database's own work."""
+    the `unique` values written, in `unique` order. The rows are streamed with COPY into a temporary table of the
+    same columns (created once per connection, emptied at each commit) and moved with one INSERT … SELECT … ON
+    CONFLICT DO NOTHING in `unique` order, so concurrent writers of overlapping rows wait on each other in one
+    order, never in a cycle. COPY sends the values as text in one stream: binding them as arrays (the unnest
+    INSERT this replaces) cost the driver more than the database's own work."""
     if not rows:
         return []
     table = model._meta.db_table
