@@ -1,7 +1,8 @@
 """Usage ingestion: message status events in, rated usage and USAGE ledger debits out.
 
 This is the hot path (the messaging platform posts thousands of events a second), so a batch costs a constant
-number of queries, whatever its size: WABAs, numbers, rates, lock, seen ids, entry keys, entries, balances, usage.
+number of round trips, whatever its size: WABAs, numbers, rates, allowances, periods, entry ids, the usage rows (COPY
+into a staging table, one INSERT … ON CONFLICT), volume counters, accounts lock, entry keys, entries (COPY), balances.
 Each event is either recorded whole or rejected with its index and reason; nothing is half-applied.
 """
 
