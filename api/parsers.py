@@ -8,6 +8,8 @@ from rest_framework import exceptions, status
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 
+from core import fastjson
+
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -42,7 +44,10 @@ class ApiJSONParser(JSONParser):
             raise RequestTooLarge
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(raw.decode(encoding), parse_constant=_no_constant)
+            standard = lambda: json.loads(raw.decode(encoding), parse_constant=_no_constant)  # noqa: E731
+            if encoding.lower().replace("-", "").replace("_", "") != "utf8":
+                return standard()
+            return fastjson.loads(raw, standard)
         except RecursionError:
             raise exceptions.ParseError(_("JSON parse error - nested too deeply")) from None
         except ValueError as exc:  # also a bad byte (UnicodeDecodeError) and a 5,000-digit integer

@@ -6,9 +6,14 @@ Measures, with a load generator on the same machine:
      Target (issue 14) >= 5,000 req/s with p99 < 5 ms; `--server granian` is the faster WSGI server.
   2. POST /api/v1/usage-events in batches of 1,000 from 2 concurrent senders: events per second (Python threads
      with keep-alive connections, bodies encoded beforehand; they only wait on the server). Target >= 10,000 ev/s.
+  3. POST /webhooks/meta/: Meta's signed webhooks (one status each, as Meta mostly sends them) from 8 concurrent
+     senders (--meta-senders), drained by a real Celery worker (one process, solo pool) from the Redis broker:
+     webhooks accepted per second, and statuses rated per second from the first POST until the inbox is empty.
+     Target (issue 12): at least the usage-events figure above.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/5 \
        .venv/bin/python bench/api_load.py [--workers 3] [--threads 4] [--duration 15] [--events 100000]
+       [--meta-statuses 20000] [--skip send-permission] [--skip usage-events] [--skip meta-webhooks]
 Without REDIS_URL a throwaway redis-server is started on a free port. The bench database, the cache keys it wrote
 and gunicorn are removed at the end.
 """
@@ -368,6 +373,103 @@ def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime) -
         f"{sum(p['accepted'] for _, p in replayed)} posted again, "
         f"{sum(p['duplicates'] for _, p in replayed):,} duplicates"
     )
+    return rate
+
+
+META_SECRET = "bench-app-secret"  # noqa: S105 -- the bench signs its own webhooks (bench/meta_webhooks.py too)
+META_DRAIN_KEY = ":1:meta-webhooks:drain-queued"
+
+
+def post_webhooks(port: int, bodies: list[tuple[bytes, str]], results: list) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for body, signature in bodies:
+        conn.request("POST", "/webhooks/meta/", body=body,
+                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})  # fmt: skip
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {answer[:200]!r}")
+        results.append(1)
+    conn.close()
+
+
+@contextlib.contextmanager
+def celery_worker(*, database_url: str, cache_url: str):
+    """One Celery worker (solo pool: one process, one task at a time) on the bench's database and broker."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": cache_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    worker = subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "config.celery_app", "worker", "--pool", "solo", "--loglevel",
+         "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def meta_webhooks_load(*, port: int, args, usage_rate: float | None) -> None:
+    """Signed webhooks POSTed at the real server, drained by a real worker: accepted/s and statuses rated/s."""
+    import redis
+    from django.db import connection
+
+    from bench.meta_webhooks import webhook_bodies
+    from billing.models import MessageUsage, MetaWebhookInbox
+    from hub.models import PhoneNumber
+
+    for number in PhoneNumber.objects.all():
+        number.meta_phone_number_id = number.e164.lstrip("+")
+        number.save(update_fields=["meta_phone_number_id"])
+    numbers = list(PhoneNumber.objects.values_list("waba__meta_waba_id", "meta_phone_number_id"))
+    # Meta's timestamps are Unix seconds in November 2026; the server's clock is the real one.
+    bodies = list(webhook_bodies(numbers, args.meta_statuses, args.meta_per_webhook, offset=50_000_000))
+    before = MessageUsage.objects.count()
+    connection.close()
+    with celery_worker(database_url=os.environ["DATABASE_URL"], cache_url=args.cache_url):
+        time.sleep(3)  # the worker connects to the broker
+        results: list = []
+        senders = [threading.Thread(target=post_webhooks, args=(port, bodies[i::args.meta_senders], results))
+                   for i in range(args.meta_senders)]  # fmt: skip
+        started = time.perf_counter()
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        posted = time.perf_counter() - started
+        if len(results) != len(bodies):
+            sys.exit("a webhook sender failed; see above")
+        deadline = time.monotonic() + 600
+        while MetaWebhookInbox.objects.filter(processed_at__isnull=True).exists():
+            if time.monotonic() > deadline:
+                sys.exit("the worker did not drain the inbox within 10 minutes")
+            time.sleep(0.05)
+        rated_in = time.perf_counter() - started
+    rated = MessageUsage.objects.count() - before
+    rate = args.meta_statuses / rated_in
+    comparison = (
+        f"   usage-events above: {usage_rate:,.0f} events/s: {'OK' if rate >= usage_rate else 'MISSED'}"
+        if usage_rate
+        else ""
+    )
+    print(
+        f"meta webhooks ({len(bodies):,} signed webhooks of {args.meta_per_webhook} status(es), "
+        f"{args.meta_senders} concurrent senders; "
+        "1 Celery worker, "
+        f"solo pool, draining):\n"
+        f"  {len(bodies) / posted:>9,.0f} webhooks accepted/s ({posted:.2f} s)   {rate:>9,.0f} statuses rated/s "
+        f"end to end ({rated:,} usage rows; inbox empty {rated_in - posted:.2f} s after the last POST){comparison}"
+    )
+    redis.Redis.from_url(args.cache_url).delete(META_DRAIN_KEY)
 
 
 def drop_database(database_url: str, db_name: str) -> None:
@@ -389,7 +491,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15, help="seconds of send-permission load")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (the platform's keep-alive pool)")
     parser.add_argument("--events", type=int, default=100_000, help="usage events to post")
-    parser.add_argument("--skip", choices=["send-permission", "usage-events"], action="append", default=[])
+    parser.add_argument("--meta-statuses", type=int, default=20_000, help="Meta webhooks to post (1 status each)")
+    parser.add_argument("--meta-per-webhook", type=int, default=1, help="statuses per Meta webhook")
+    parser.add_argument(
+        "--meta-senders", type=int, default=8,
+        help="concurrent webhook connections (Meta delivers in parallel; each webhook is one commit, so concurrent "
+        "ones share the WAL flush)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip", choices=["send-permission", "usage-events", "meta-webhooks"], action="append", default=[]
+    )
     parser.add_argument(
         "--app", choices=list(APPS), default="django", help="fast-path: behind api.platform.SendPermissionFastPath"
     )
@@ -397,6 +508,7 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("The load generator is wrk: apt-get install -y wrk")
+    os.environ.setdefault("META_APP_SECRET", META_SECRET)  # the server (and the worker) check the bench's signatures
     db_name = bench_django(DB_NAME)
     database_url = os.environ["DATABASE_URL"]
     from config.celery_app import app
@@ -425,8 +537,11 @@ def main() -> None:
             ) as server:
                 if "send-permission" not in args.skip:
                     send_permission_load(port=port, key=key, allowed=allowed, blocked=blocked, args=args, server=server)
+                usage_rate = None
                 if "usage-events" not in args.skip:
-                    usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
+                    usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
+                if "meta-webhooks" not in args.skip:
+                    meta_webhooks_load(port=port, args=args, usage_rate=usage_rate)
         finally:
             forget_cache_keys(cache_url)
             drop_database(database_url, db_name)

@@ -140,6 +140,36 @@ def copy_floor(rows: int) -> float:
     return copied / elapsed
 
 
+def preload(rows: int) -> float:
+    """`rows` usage rows already in the table before the runs (earlier months' traffic, spread over the bench's
+    numbers, debited by no entry: their cost is 0), written by one INSERT … SELECT; seconds it took. For "How cost
+    grows": the same runs against a table of 0, 1M, 3M … rows."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH numbers AS (
+                SELECT array_agg(n.id ORDER BY n.id) AS ids, array_agg(n.waba_id ORDER BY n.id) AS wabas,
+                    array_agg(w.hub_id ORDER BY n.id) AS hubs, count(*)::int AS how_many
+                FROM hub_phonenumber AS n JOIN hub_waba AS w ON w.id = n.waba_id
+            )
+            INSERT INTO billing_messageusage (message_id, hub_id, waba_id, phone_number_id, recipient_country, market,
+                category, pricing_model, billable, pricing_type, estimated, unrated, sent_at, rate_date, rate, cost,
+                currency, period, ledger_entry_id, recorded_at)
+            SELECT 'wamid.preload.' || lpad(g::text, 10, '0'), hubs[1 + g %% how_many], wabas[1 + g %% how_many],
+                ids[1 + g %% how_many], 'DE', 'DE', 'marketing', 'PMP', false, 'regular', false, false, t, t::date,
+                0, 0, 'EUR', date_trunc('month', t)::date, NULL, t
+            FROM numbers, generate_series(1, %s) AS g,
+                LATERAL (SELECT timestamptz '2026-01-01' + (g %% 26000000) * interval '1 second' AS t) AS s
+            """,
+            [rows],
+        )
+        cursor.execute("ANALYZE billing_messageusage")
+    return time.perf_counter() - started
+
+
 def profile_batch(numbers) -> None:
     """cProfile of one batch of new events through usage_record_batch: the top functions by own time."""
     import cProfile
@@ -166,6 +196,7 @@ def profile_batch(numbers) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--preload", type=int, default=0, help="usage rows in the table before the runs")
     parser.add_argument(
         "--workers",
         type=int,
@@ -189,6 +220,8 @@ def main() -> None:
     from billing.usage.ingest import usage_record_batch
 
     numbers = build_world()
+    if args.preload:
+        print(f"  preloaded {args.preload:,} usage rows in {preload(args.preload):.1f} s")
     print(
         f"usage ingest on PostgreSQL: {args.events:,} events per run in batches of {BATCH} "
         f"across {HUBS} hubs / {HUBS * NUMBERS_PER_HUB} numbers"
@@ -220,7 +253,13 @@ def main() -> None:
     for workers, rate in rates:
         print(f"  ratio, {workers} process(es)    {floor / rate:.1f}x the floor (target <= 2x)")
     profile_batch(numbers)
-    print(f"  usage rows              {MessageUsage.objects.count():,}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('billing_messageusage'), pg_indexes_size('billing_messageusage')")
+        total_size, index_size = cursor.fetchone()
+    print(
+        f"  usage rows              {MessageUsage.objects.count():,} ({total_size / 2**20:,.0f} MiB with its indexes, "
+        f"{index_size / 2**20:,.0f} MiB of them indexes)"
+    )
     print(f"  peak memory (RSS)       {peak_rss_mib():.0f} MiB (this process)")
     violations = ledger_audit()
     print(f"  billing_audit           {'clean' if not violations else f'{len(violations)} VIOLATIONS'}")

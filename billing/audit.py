@@ -3,12 +3,13 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Max, OuterRef, Q, Subquery, Sum, Value, Window
+from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, Q, Subquery, Sum, Value, Window
 from django.db.models.functions import Coalesce, Round
 
 from billing.models import AuditRun, CreditAccount, EntryKind, LedgerEntry, MessageUsage
 from billing.money import micros
 from core import clock
+from hub.models import PhoneNumber
 
 ZERO = Value(Decimal(0), output_field=DecimalField(max_digits=18, decimal_places=6))
 
@@ -50,6 +51,7 @@ def ledger_audit() -> list[Violation]:
         _usage_entries,
         _unposted_usage,
         _usage_references,
+        _usage_dangling,
     )
     return [violation for check in checks for violation in check()]
 
@@ -169,4 +171,23 @@ def _usage_references() -> list[Violation]:
             f"hub {u.phone_number.waba.hub_id} / WABA {u.phone_number.waba_id}",
         )
         for u in mismatched[:100]
+    ]
+
+
+def _usage_dangling() -> list[Violation]:
+    """A usage row's number and ledger entry exist (references without a database foreign key, for speed)."""
+    dangling = (
+        MessageUsage.objects.filter(~Exists(PhoneNumber.objects.filter(pk=OuterRef("phone_number_id"))))
+        | MessageUsage.objects.filter(ledger_entry_id__isnull=False).exclude(
+            Exists(LedgerEntry.objects.filter(pk=OuterRef("ledger_entry_id")))
+        )
+    ).select_related("hub__credit_account")
+    return [
+        Violation(
+            u.hub.hub_id,
+            u.hub.credit_account.id,
+            f"usage {u.message_id} names number {u.phone_number_id} / ledger entry {u.ledger_entry_id}, "
+            "one of which does not exist",
+        )
+        for u in dangling.order_by("id")[:100]
     ]

@@ -114,8 +114,9 @@ def usage_batch_post(
     are reserved, the caller's rows are written, and only then are the accounts locked (primary-key order) for the
     debits, so concurrent batches wait on each other only briefly. If a month was closed in between, the whole
     transaction is abandoned with PeriodClosedMeanwhile and the caller posts the batch again. Elsewhere (one
-    writer at a time) the accounts are locked first."""
-    with transaction.atomic():
+    writer at a time) the accounts are locked first. Inside the caller's transaction it takes no savepoint of its
+    own (two round trips a batch): a failure here abandons the caller's transaction, which is what the caller does."""
+    with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             return _usage_lock_late(charges, rows_write)
         return _usage_lock_first(charges, rows_write)

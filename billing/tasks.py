@@ -291,10 +291,14 @@ def webhook_deliveries_due_task() -> int:
 
 @shared_task(name="billing.meta_webhooks_drain", time_limit=10 * 60)
 def meta_webhooks_drain_task() -> int:
-    """Queued by each received Meta webhook, and every minute by beat (whatever a lost task left): rate the inbox in
-    batches until it is empty. Concurrent drains share the work (SKIP LOCKED); an empty inbox costs one query."""
-    from billing.usage.meta_webhooks import meta_webhooks_drain
+    """Queued by a received Meta webhook (one task per burst), and every minute by beat (whatever a lost task
+    left): rate the inbox in batches until it is empty. Concurrent drains share the work (SKIP LOCKED); an empty
+    inbox costs one query."""
+    from django.core.cache import cache
 
+    from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY, meta_webhooks_drain
+
+    cache.delete(DRAIN_QUEUED_KEY)  # before reading the inbox: a webhook stored from now on queues the next drain
     drained = 0
     while batch := meta_webhooks_drain():
         drained += batch

@@ -1,7 +1,8 @@
 """Usage ingestion: message status events in, rated usage and USAGE ledger debits out.
 
 This is the hot path (the messaging platform posts thousands of events a second), so a batch costs a constant
-number of queries, whatever its size: WABAs, numbers, rates, lock, seen ids, entry keys, entries, balances, usage.
+number of round trips, whatever its size: WABAs, numbers, rates, allowances, periods, entry ids, the usage rows (COPY
+into a staging table, one INSERT … ON CONFLICT), volume counters, accounts lock, entry keys, entries (COPY), balances.
 Each event is either recorded whole or rejected with its index and reason; nothing is half-applied.
 """
 
@@ -10,7 +11,7 @@ import random
 import time
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
@@ -20,11 +21,11 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 
 from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, UsagePosted, usage_batch_post
 from billing.markets import COUNTRY_MARKET, market_for_country
-from billing.models import Category, MessageUsage
-from billing.sql import insert_rows_new_only, one_of
+from billing.models import TIERED_CATEGORIES, Category, MessageUsage
+from billing.sql import copy_rows_new_only, one_of
 from billing.usage.allowances import AllowanceItem, allowance_free
 from billing.usage.rating import RateBook
-from billing.usage.tiers import TierItem, volume_rates
+from billing.usage.tiers import TierItem, volume_count, volume_rates
 from core import clock
 from hub.models import PhoneNumber, Waba, e164_error
 
@@ -47,6 +48,7 @@ RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization fai
 # has no ISO code). One without a market of its own is rated at Meta's rest-of-world market, never rejected.
 RECIPIENT_COUNTRIES = frozenset(COUNTRY_MARKET) | frozenset(phonenumbers.SUPPORTED_REGIONS)
 CATEGORIES = frozenset(Category.values)  # Category.values rebuilds a list on every access
+ZERO = Decimal(0)
 
 
 class UsageBatchTooLarge(ValueError):
@@ -122,7 +124,7 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
         return "waba_id must be a string of at most 32 digits"
     if not isinstance(raw["phone_number"], str):
         return "phone number must be in E.164 format (+ and country code)"
-    number_error = e164_error(raw["phone_number"])
+    number_error = _e164_error(raw["phone_number"])
     if number_error:
         return number_error
     country = raw["recipient_country"]
@@ -193,6 +195,13 @@ def _timestamp_parse(value: object) -> dt.datetime | str:
         return parsed.astimezone(dt.UTC)
     except OverflowError:  # year 1 east of UTC, year 9999 west of it
         return "timestamp is out of range"
+
+
+@lru_cache(maxsize=65536)
+def _e164_error(value: str) -> str | None:
+    """e164_error, remembered: a platform sends from a few thousand business numbers, and libphonenumber's parse
+    is the dearest step of an event's checks."""
+    return e164_error(value)
 
 
 @lru_cache(maxsize=512)
@@ -337,22 +346,26 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
     with transaction.atomic():
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
         # (Volume tiers and allowances read the recorded ids themselves, under their counters' locks.)
-        ids = [r.event.message_id for r in rated]
-        seen = set() if connection.vendor == "postgresql" else _recorded_message_ids(ids)
-        fresh = _volume_priced([r for r in rated if r.event.message_id not in seen])
+        on_postgresql = connection.vendor == "postgresql"
+        seen = set() if on_postgresql else _recorded_message_ids([r.event.message_id for r in rated])
+        fresh = [r for r in rated if r.event.message_id not in seen]
+        costs, tiered = _volume_priced(fresh)
         charges = [
             UsageCharge(
                 account_id=r.waba.account_id,
                 message_id=r.event.message_id,
                 occurred_at=r.event.sent_at,
-                cost=r.rate if r.event.billable else Decimal(0),
+                cost=cost,
                 currency=r.waba.currency,
             )
-            for r in fresh
+            for r, cost in zip(fresh, costs, strict=True)
         ]
 
         def rows_write(placements: list[UsagePlacement]) -> set[int]:
-            written = _usage_insert([_usage_row(fresh[i], period, entry_id, now) for i, period, entry_id in placements])
+            rows = [_usage_row(fresh[i], costs[i], period, entry_id, now) for i, period, entry_id in placements]
+            written = set(_usage_insert(rows))
+            # The month's counts of charged messages (volume tiers) move on by what was written, nothing else.
+            volume_count(item for i, item in tiered if fresh[i].event.message_id in written)
             return {i for i, _, _ in placements if fresh[i].event.message_id in written}
 
         posted = usage_batch_post(charges=charges, rows_write=rows_write) if fresh else UsagePosted([], set())
@@ -364,10 +377,14 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
 
 
-def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
-    """Messages inside their number's monthly free allowance at zero; the other charged utility and authentication
-    messages at their volume tier's rate, where the card has tiers."""
+def _volume_priced(fresh: list[_Rated]) -> tuple[list[Decimal], list[tuple[int, TierItem]]]:
+    """Each message's cost (0 for one that is not billable or is inside its number's monthly free allowance; the
+    volume tier's rate for a charged utility or authentication message where the card has tiers), and the charged
+    messages that count towards the volume tiers, by index."""
+    costs = [r.rate if r.event.billable else ZERO for r in fresh]
     costly = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+    if not costly:
+        return costs, []
     free = allowance_free(
         [
             AllowanceItem(
@@ -381,8 +398,9 @@ def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
         ]
     )
     free_rows = {costly[n] for n in free}
-    fresh = [replace(r, rate=Decimal(0)) if i in free_rows else r for i, r in enumerate(fresh)]
-    charged = [i for i in costly if i not in free_rows]
+    for i in free_rows:
+        costs[i] = ZERO
+    charged = [i for i in costly if i not in free_rows and fresh[i].event.category in TIERED_CATEGORIES]
     items = [
         TierItem(
             message_id=fresh[i].event.message_id,
@@ -395,10 +413,9 @@ def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
         )
         for i in charged
     ]
-    priced = list(fresh)
     for item_index, rate in volume_rates(items).items():
-        priced[charged[item_index]] = replace(priced[charged[item_index]], rate=rate)
-    return priced
+        costs[charged[item_index]] = rate
+    return costs, list(zip(charged, items, strict=True))
 
 
 def _recorded_message_ids(message_ids: list[str]) -> set[str]:
@@ -429,36 +446,39 @@ USAGE_COLUMNS = (
 )
 
 
-def _usage_insert(rows: list[tuple]) -> set[str]:
-    """Insert usage rows; return the message ids written. PostgreSQL (the hot path): one INSERT that skips a
-    message id recorded before or by a concurrent batch; elsewhere bulk_create (one writer at a time, and the
-    recorded ids were read first)."""
+def _usage_insert(rows: list[tuple]) -> list[str]:
+    """Insert usage rows; return the message ids written. PostgreSQL (the hot path): COPY into a temporary table,
+    then one INSERT that skips a message id recorded before or by a concurrent batch (measured against reading the
+    recorded ids and COPYing the rest straight into the table: as fast in one process, about 1.8x faster in two);
+    elsewhere bulk_create (one writer at a time, and the recorded ids were read first)."""
     if not rows:
-        return set()
+        return []
     if connection.vendor == "postgresql":
-        return insert_rows_new_only(MessageUsage, USAGE_COLUMNS, rows, unique="message_id")
+        return copy_rows_new_only(MessageUsage, USAGE_COLUMNS, rows, unique="message_id")
     MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
-    return {row[0] for row in rows}
+    return [row[0] for row in rows]
 
 
-def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
-    cost = r.rate if r.event.billable else Decimal(0)  # the ledger points only costly rows at their entry
+def _usage_row(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
+    """The row in USAGE_COLUMNS order. Its rate is what it was priced at: the card's (or its volume tier's) rate for a
+    charged message, 0 for one that is not billable or inside a free allowance, so rate and cost are the same."""
+    event = r.event
     return (
-        r.event.message_id,
+        event.message_id,
         r.waba.hub_pk,
         r.waba.id,
         r.number_id,
-        r.event.recipient_country,
+        event.recipient_country,
         r.market,
-        r.event.category,
-        r.event.pricing_model,
-        r.event.billable,
-        r.event.pricing_type,
-        r.event.estimated,
+        event.category,
+        event.pricing_model,
+        event.billable,
+        event.pricing_type,
+        event.estimated,
         r.unrated,
-        r.event.sent_at,
+        event.sent_at,
         r.rate_date,
-        r.rate,
+        cost,
         cost,
         r.waba.currency,
         period,

@@ -285,3 +285,30 @@ def test_every_corruption_is_reported_together(number, bystander):
         Violation(other.hub_id, other.credit_account.pk, "2 entries, last sequence 2, account counts 1"),
     ]
     assert_command_reports(violations)
+
+
+def test_usage_naming_a_number_or_entry_that_does_not_exist_is_found(number, bystander):
+    """The usage table has no database foreign key to its number and entry (ingestion's speed): the audit checks."""
+    hub = number.waba.hub
+    entry = usage_entry(number)
+    MessageUsage.objects.filter(message_id="wamid.a.1").update(phone_number_id=number.pk + 1000)
+    MessageUsage.objects.filter(message_id="wamid.a.2").update(ledger_entry_id=entry.pk + 1000)
+
+    violations = ledger_audit()
+
+    dangling = [v for v in violations if "does not exist" in v.problem]
+    assert dangling == [
+        Violation(
+            hub.hub_id,
+            hub.credit_account.pk,
+            f"usage wamid.a.1 names number {number.pk + 1000} / ledger entry {entry.pk}, one of which does not exist",
+        ),
+        Violation(
+            hub.hub_id,
+            hub.credit_account.pk,
+            f"usage wamid.a.2 names number {number.pk} / ledger entry {entry.pk + 1000}, one of which does not exist",
+        ),
+    ]
+    # and the entry no longer covered by wamid.a.2 is found by the entry check
+    assert any(f"USAGE entry {entry.pk} is" in v.problem for v in violations)
+    assert_command_reports(violations)

@@ -448,3 +448,22 @@ def test_the_sweep_drains_what_a_lost_task_left_and_a_second_run_debits_nothing(
     assert meta_webhooks_drain_task.apply().get() == 0
     assert (MessageUsage.objects.count(), LedgerEntry.objects.count()) == (1, 1)
     assert balance(number) == Decimal("-0.025200")
+
+
+def test_a_burst_of_webhooks_queues_one_drain_until_that_drain_starts(number, monkeypatch):
+    from django.core.cache import cache
+
+    from billing.tasks import meta_webhooks_drain_task
+    from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY
+
+    cache.delete(DRAIN_QUEUED_KEY)
+    queued = []
+    monkeypatch.setattr(meta_webhooks_drain_task, "delay", lambda: queued.append("drain"))
+    for i in range(3):
+        assert post(webhook(status(id=f"wamid.q.{i}"))).status_code == 200
+
+    assert queued == ["drain"]
+    assert meta_webhooks_drain_task.apply().get() == 3  # the drain forgets the mark as it starts, rates all three
+    assert post(webhook(status(id="wamid.q.3"))).status_code == 200
+    assert queued == ["drain", "drain"]
+    assert MessageUsage.objects.count() == 3  # the fourth waits for its drain

@@ -112,3 +112,27 @@ def test_the_rate_card_reader_gives_rates_or_line_numbered_problems_for_any_byte
         assert all(isinstance(line, int) and line >= 1 and reason for line, reason in error.problems)
         return
     assert rates and all(0 <= rate.rate <= 1000 for _, rate in rates)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=20), st.booleans())
+def test_the_meta_recipient_country_read_from_a_single_country_calling_code_is_libphonenumbers(digits, plus):
+    """The shortcut for Meta's recipient_id (billing/usage/meta_webhooks.py) answers only where libphonenumber's
+    parse would answer the same country, and steps aside everywhere else."""
+    from billing.usage.meta_webhooks import _country_of_number, _recipient_country, _single_region
+
+    recipient = ("+" if plus else "") + digits
+    shortcut = _single_region(digits)
+    assert shortcut is None or shortcut == _country_of_number(recipient)
+    assert _recipient_country({"recipient_id": recipient}) == _country_of_number(recipient)
+
+
+def test_the_meta_recipient_shortcut_is_taken_for_single_country_codes_and_not_for_shared_ones():
+    from billing.usage.meta_webhooks import _single_region
+
+    assert [_single_region(d) for d in ("4915112345678", "5511987654321", "919876543210", "23480123456")] == [
+        "DE", "BR", "IN", "NG",
+    ]  # fmt: skip
+    assert [_single_region(d) for d in ("16505551234", "447911123456", "79161234567", "80012345678", "49")] == [
+        None, None, None, None, None,
+    ]  # fmt: skip

@@ -234,5 +234,6 @@ def test_a_batch_costs_the_same_number_of_queries_whatever_its_size(number):
 
     assert MessageUsage.objects.count() == 603
     assert len(large) == len(small)
-    # 12 to ingest (one of them the card's free allowances); 2 more when hubs cross 0.00 (read their blocks, start new)
-    assert len(large) <= 14
+    # 13 round trips to ingest (two of them COPY, one the card's free allowances), 2 for the savepoint the test's own
+    # transaction makes of the batch's; 2 more when hubs cross 0.00 (read their blocks, start new)
+    assert len(large) <= 17

@@ -171,3 +171,37 @@ def test_the_allowance_is_per_number(number, now):
     assert costs("one") == [Decimal(0), TIER_1]
     assert costs("two") == [Decimal(0), TIER_1]
 
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_without_tiers_parallel_batches_sharing_messages_count_each_once():
+    """A counter without tiers in force is moved on after the rows are written, by what was written: three batches
+    of 8 overlapping by 4 at once count the 16 messages once each."""
+    RateCardRate.objects.create(effective_date=dt.date(2026, 1, 1), currency="EUR", market="DE",
+                                category="authentication", rate=Decimal("0.063600"))  # fmt: skip
+    number = PhoneNumberFactory(e164="+4915112340002")
+    sent = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).isoformat()
+    errors = run_concurrently(
+        lambda worker: usage_record_batch(
+            events=events(number, range(worker * 4, worker * 4 + 8), category="authentication", timestamp=sent)
+        ),
+        3,
+    )
+
+    assert errors == []
+    assert MessageUsage.objects.count() == 16
+    assert UsageVolumeCounter.objects.get().count == 16
+    assert balance(number) == -16 * Decimal("0.063600")
+
+
+@pytest.mark.django_db
+def test_tiers_starting_later_in_the_month_price_by_the_count_made_before_them(number, now):
+    # Utility had no tiers in force on the 3rd: counted at the flat rate; tiers from the 10th take the count on.
+    RateCardTier.objects.filter(category="utility").update(effective_date=dt.date(2026, 11, 10))
+    usage_record_batch(events=events(number, range(8), timestamp="2026-11-03T10:00:00Z", prefix="early"))
+    usage_record_batch(events=events(number, range(4), timestamp="2026-11-12T10:00:00Z", prefix="late"))
+
+    assert costs("early") == [FLAT] * 8
+    assert costs("late") == [TIER_2] * 2 + [TIER_1] * 2  # positions 9, 10 in tier 1; 11, 12 in tier 2
+    assert UsageVolumeCounter.objects.get().count == 12
