@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0022_meta_webhook_inbox'),
-        ('hub', '0005_phone_meta_phone_number_id'),
+        ('billing', '0025_statement_level_insert_guards'),
+        ('hub', '0006_phone_meta_id_unique_message'),
     ]
 
     operations = [
