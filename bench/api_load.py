@@ -159,8 +159,9 @@ def fast_path_application():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
     application = get_wsgi_application()
     from api.platform import SendPermissionFastPath
+    from billing.webhooks_meta import MetaWebhookFastPath
 
-    return SendPermissionFastPath(application)
+    return MetaWebhookFastPath(SendPermissionFastPath(application))
 
 
 APPS = {"django": "config.wsgi:application", "fast-path": "bench.api_load:fast_path_application()"}

@@ -8,6 +8,9 @@ application = get_wsgi_application()
 # The messaging platform asks "may this hub send?" thousands of times a second: a request whose service key, hub
 # and answer are all cached is answered before Django's middleware and DRF (api/platform.py says what it repeats
 # and when it steps aside); every other request goes to Django unchanged.
+# Meta's signed status webhooks (one per message status) are stored with one INSERT the same way
+# (billing/webhooks_meta.py): a valid signature is stored and acknowledged, anything else is the view's.
 from api.platform import SendPermissionFastPath  # noqa: E402  (needs the apps loaded above)
+from billing.webhooks_meta import MetaWebhookFastPath  # noqa: E402
 
-application = SendPermissionFastPath(application)
+application = MetaWebhookFastPath(SendPermissionFastPath(application))

@@ -1,0 +1,150 @@
+"""config/wsgi.py's MetaWebhookFastPath: a signed Meta status webhook is stored with one INSERT on the fast path's
+own connection and acknowledged, and the drain rates it as through the view; everything else is Django's answer.
+
+Called as the WSGI server calls it (environ, start_response) around Django's real WSGI handler, on PostgreSQL with
+committed transactions: the fast path writes on a connection of its own, as in production."""
+
+import hashlib
+import hmac
+import io
+import json
+from decimal import Decimal
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
+
+from billing.models import CreditAccount, LedgerEntry, MessageUsage, MetaWebhookInbox
+from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY
+from billing.webhooks_meta import MetaWebhookFastPath
+from tests.billing.usage.test_meta_webhooks import SECRET, number, setup, status, webhook  # noqa: F401 (fixtures)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+class Django:
+    """Django's WSGI handler, counting the requests the fast path handed to it."""
+
+    def __init__(self):
+        self.handler, self.paths = WSGIHandler(), []
+
+    def __call__(self, environ, start_response):
+        self.paths.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        return self.handler(environ, start_response)
+
+
+@pytest.fixture
+def app():
+    cache.delete(DRAIN_QUEUED_KEY)  # an earlier test's mark (it expires in seconds) would hold this test's drain back
+    django = Django()
+    fast = MetaWebhookFastPath(django)
+    yield fast, django
+    fast.forget_connection()
+
+
+def call(application, *, method="POST", path="/webhooks/meta/", body=b"", signature=None, query="", length=None):
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(body),
+               "CONTENT_LENGTH": str(len(body) if length is None else length), "CONTENT_TYPE": "application/json",
+               "HTTP_HOST": "testserver", "SERVER_NAME": "testserver"}  # fmt: skip
+    if signature is not None:
+        environ["HTTP_X_HUB_SIGNATURE_256"] = signature
+    setup_testing_defaults(environ)
+    answer = {}
+
+    def start_response(status_line, headers, exc_info=None):
+        answer["status"], answer["headers"] = int(status_line.split()[0]), dict(headers)
+
+    answer["body"] = b"".join(application(environ, start_response))
+    return answer
+
+
+def signed(payload) -> tuple[bytes, str]:
+    body = json.dumps(payload).encode()
+    return body, "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def test_a_signed_webhook_is_stored_acknowledged_and_rated_without_django(app, number):  # noqa: F811
+    fast, django = app
+    body, signature = signed(webhook(status()))
+
+    answer = call(fast, body=body, signature=signature)
+
+    row = MetaWebhookInbox.objects.get()
+    assert (answer["status"], json.loads(answer["body"])) == (200, {"received": row.pk})
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert django.paths == []  # Django never saw it
+    assert bytes(row.body) == body  # exactly as signed
+    assert row.processed_at is not None  # the queued drain (eager in tests) rated it, as through the view
+    assert MessageUsage.objects.get().cost == Decimal("0.025200")
+    assert CreditAccount.objects.get(hub=number.waba.hub).balance == Decimal("-0.025200")
+
+
+@pytest.mark.parametrize("signature", [None, "", "sha256=" + "0" * 64, "forged"])
+def test_a_forged_or_unsigned_webhook_is_the_views_401_and_nothing_is_stored(app, number, signature):  # noqa: F811
+    fast, django = app
+    body, _ = signed(webhook(status()))
+
+    answer = call(fast, body=body, signature=signature)
+
+    assert (answer["status"], answer["body"]) == (401, b"invalid X-Hub-Signature-256")
+    assert django.paths == [("POST", "/webhooks/meta/")]
+    assert (MetaWebhookInbox.objects.count(), MessageUsage.objects.count(), LedgerEntry.objects.count()) == (0, 0, 0)
+
+
+def test_the_verification_get_and_other_paths_are_djangos(app, settings):
+    fast, django = app
+    settings.META_VERIFY_TOKEN = "verify-me"
+
+    check = call(fast, method="GET", query="hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444")
+    other = call(fast, path="/webhooks/meta/other/", body=b"{}")
+
+    assert (check["status"], check["body"]) == (200, b"1158201444")
+    assert other["status"] == 404
+    assert django.paths == [("GET", "/webhooks/meta/"), ("POST", "/webhooks/meta/other/")]
+
+
+def test_a_body_larger_than_django_accepts_is_the_views_refusal(app, number, settings):  # noqa: F811
+    fast, django = app
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    body, signature = signed(webhook(status()))
+
+    answer = call(fast, body=body, signature=signature)
+
+    assert answer["status"] == 400
+    assert django.paths == [("POST", "/webhooks/meta/")]
+    assert MetaWebhookInbox.objects.count() == 0
+
+
+def test_when_its_connection_dies_django_stores_the_webhook_and_the_next_one_reconnects(app, number):  # noqa: F811
+    fast, django = app
+    bodies = [signed(webhook(status(id=f"wamid.fast-{n}"))) for n in range(3)]
+    call(fast, body=bodies[0][0], signature=bodies[0][1])
+    backend = fast.connection().info.backend_pid
+    with connection.cursor() as cursor:  # the server drops the fast path's connection (a restart, a failover)
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    second = call(fast, body=bodies[1][0], signature=bodies[1][1])
+    third = call(fast, body=bodies[2][0], signature=bodies[2][1])
+
+    assert [second["status"], third["status"]] == [200, 200]
+    assert django.paths == [("POST", "/webhooks/meta/")]  # only the second: Django stored it
+    assert fast.connection().info.backend_pid != backend
+    assert [bytes(b) for b in MetaWebhookInbox.objects.order_by("id").values_list("body", flat=True)] == [
+        body for body, _ in bodies
+    ]
+    assert MessageUsage.objects.count() == 3
+    assert CreditAccount.objects.get(hub=number.waba.hub).balance == Decimal("-0.075600")
+
+
+def test_on_a_database_other_than_postgresql_every_webhook_goes_to_the_view(monkeypatch, number):  # noqa: F811
+    monkeypatch.setattr(connection, "vendor", "sqlite")  # as `make run`'s SQLite: the fast path writes with psycopg
+    django = Django()
+    fast = MetaWebhookFastPath(django)
+    body, signature = signed(webhook(status()))
+
+    answer = call(fast, body=body, signature=signature)
+
+    assert (answer["status"], json.loads(answer["body"])) == (200, {"received": MetaWebhookInbox.objects.get().pk})
+    assert django.paths == [("POST", "/webhooks/meta/")]
