@@ -12,6 +12,7 @@ row only briefly.
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 
@@ -195,16 +196,21 @@ def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
     )
     clients = {c.id: c for c in Client.objects.filter(id__in={h[2] for h in hubs})}
     card = card_payers(client_ids=list(clients))
+    by_language = defaultdict(list)  # one translation.override per language, not per hub
+    for hub in hubs:
+        by_language[clients[hub[2]].billing_language].append(hub)
     rows = []
-    for hub_id, public_hub_id, client_id, currency in hubs:
-        client = clients[client_id]
-        language = client.billing_language
-        tax = _tax(client.country, client.vat_id, language)
-        rows.append((
-            hub_id, client_id, public_hub_id, currency,
-            json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax[0], tax[1], tax[2],
-            ("client", client_id) in card, language, *_labels(language),
-        ))  # fmt: skip
+    for language, group in by_language.items():
+        labels = _labels(language)
+        with translation.override(language):
+            for hub_id, public_hub_id, client_id, currency in group:
+                client = clients[client_id]
+                tax = tax_treatment(country=client.country, vat_id=client.vat_id)
+                rows.append((
+                    hub_id, client_id, public_hub_id, currency,
+                    json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax.rate, tax.label,
+                    tax.note, ("client", client_id) in card, language, *labels,
+                ))  # fmt: skip
     cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
     columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
     cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
@@ -221,9 +227,3 @@ def _labels(language: str) -> tuple[str, str, str, str]:
             gettext("WhatsApp Usage Costs"), gettext("Usage Reconciliation"), gettext("Settled with Credit Balance"),
             gettext("Transaction Fee"),
         )  # fmt: skip
-
-
-def _tax(country: str, vat_id: str, language: str) -> tuple:
-    with translation.override(language):
-        treatment = tax_treatment(country=country, vat_id=vat_id)
-    return treatment.rate, treatment.label, treatment.note
