@@ -254,28 +254,35 @@ def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datet
             )
 
 
-def drafts_number(*, invoice_ids: Sequence[int], issued_at: dt.datetime) -> list[str]:
-    """Issue drafts inserted set-based earlier in this transaction (PostgreSQL): lock the year's sequence row, take
-    one block of consecutive numbers, give them out in `invoice_ids` order, and issue the rows as `_issue_rows`
-    does, in one statement. Called at the very end of a chunk's transaction, so the sequence row (where concurrent
-    chunks serialise) is held only for this and the commit; numbers stay gapless, since a rollback returns the
-    block with the rest of the chunk. Lock order: whatever the caller locked first, then the sequence. Delivery
-    is queued after commit."""
-    numbers = numbers_take(sequence=sequence_lock(series="INV", year=issued_at.year), count=len(invoice_ids))
-    if numbers:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {Invoice._meta.db_table} AS i SET number = v.number, issued_at = %(at)s, "  # noqa: S608
-                "due_date = %(due)s, status = CASE WHEN i.total > 0 THEN %(pending)s ELSE %(paid)s END, "
-                "paid_at = CASE WHEN i.total > 0 THEN NULL ELSE %(at)s END "
-                "FROM unnest(%(ids)s::bigint[], %(numbers)s::text[]) AS v(id, number) "
-                "WHERE i.id = v.id AND i.number IS NULL",
-                {
-                    "at": issued_at, "due": issued_at.date(), "pending": InvoiceStatus.PENDING,
-                    "paid": InvoiceStatus.PAID, "ids": list(invoice_ids), "numbers": numbers,
-                },
-            )  # fmt: skip
-            if cursor.rowcount != len(numbers):
-                raise RuntimeError(f"{len(numbers)} numbers taken for {cursor.rowcount} drafts: not issued.")
-        enqueue_each_on_commit("billing.deliver_invoice", list(invoice_ids))  # as invoices_issue does
-    return numbers
+def invoices_insert_issued(*, drafts_table: str, issued_at: dt.datetime) -> list[int]:
+    """Write the invoices a set-based issuer computed into `drafts_table` (PostgreSQL; a temporary table with an
+    `id` drawn from the invoices' sequence and INVOICE_COLUMNS but `status`), already issued, in one statement:
+    lock the year's sequence row, take one block of consecutive numbers, give them out in id order, and set issue
+    time, due date and status as `_issue_rows` does. Called at the very end of a chunk's transaction, so the
+    sequence row (where concurrent chunks serialise) is held only for this and the commit; numbers stay gapless,
+    since a rollback returns the block with the rest of the chunk. Lines may reference the ids before (the foreign
+    key is checked at commit). Lock order: whatever the caller locked first, then the sequence. Delivery is queued
+    after commit. Returns the ids in number order."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {drafts_table} ORDER BY id")  # noqa: S608
+        ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return []
+        numbers = numbers_take(sequence=sequence_lock(series="INV", year=issued_at.year), count=len(ids))
+        columns = ", ".join(c for c in INVOICE_COLUMNS if c != "status")
+        cursor.execute(
+            f"INSERT INTO {Invoice._meta.db_table} (id, {columns}, status, number, issued_at, due_date, paid_at) "  # noqa: S608
+            f"SELECT d.id, {', '.join(f'd.{c}' for c in INVOICE_COLUMNS if c != 'status')}, "
+            "CASE WHEN d.total > 0 THEN %(pending)s ELSE %(paid)s END, v.number, %(at)s, %(due)s, "
+            "CASE WHEN d.total > 0 THEN NULL ELSE %(at)s::timestamptz END "
+            f"FROM {drafts_table} d JOIN unnest(%(ids)s::bigint[], %(numbers)s::text[]) AS v(id, number) "
+            "ON v.id = d.id ORDER BY d.id",
+            {
+                "at": issued_at, "due": issued_at.date(), "pending": InvoiceStatus.PENDING,
+                "paid": InvoiceStatus.PAID, "ids": ids, "numbers": numbers,
+            },
+        )  # fmt: skip
+        if cursor.rowcount != len(numbers):
+            raise RuntimeError(f"{len(numbers)} numbers taken for {cursor.rowcount} invoices: not issued.")
+    enqueue_each_on_commit("billing.deliver_invoice", ids)  # as invoices_issue does
+    return ids

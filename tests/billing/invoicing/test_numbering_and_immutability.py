@@ -288,8 +288,8 @@ def calls(cursor, function: str) -> int:
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_guard_is_called_only_for_a_row_it_refuses(issued):
-    """The WHEN conditions of billing_invoice_frozen (billing 0026): numbering drafts in one UPDATE, as a month
-    close does, and moving an issued invoice's status call no plpgsql per row; a change it refuses still does."""
+    """The WHEN conditions of billing_invoice_frozen (billing 0026): numbering drafts in one UPDATE, as
+    invoices_issue does for a chunk's License Invoices, and moving an issued invoice's status call no plpgsql per row; a change it refuses still does."""
     drafts = []
     for n in range(4):
         drafts.append(Invoice.objects.create(
@@ -302,7 +302,8 @@ def test_the_guard_is_called_only_for_a_row_it_refuses(issued):
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL track_functions = 'pl'")
-        numbers = issuing.drafts_number(invoice_ids=[d.pk for d in drafts], issued_at=ISSUED_AT)
+        numbers = issuing.numbers_take(sequence=issuing.sequence_lock(series="INV", year=2026), count=3)
+        issuing._issue_rows(drafts, numbers, ISSUED_AT)  # invoices_issue's one UPDATE
         Invoice.objects.filter(pk=issued.pk).update(status=InvoiceStatus.UNPAID)
         assert calls(cursor, "billing_invoice_frozen") == 0
         # the statistics do count here: a draft's line moved runs its row guard (billing_invoiceline_frozen) once
