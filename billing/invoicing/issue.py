@@ -204,10 +204,9 @@ def _line_fields(position: int, line: DraftLine) -> dict:
 
 def _copy_lines(invoices: list[Invoice], lines: list[list[DraftLine]]) -> None:
     """Lines straight from the drafts into COPY: no model instance per line (a month close writes ~100,000)."""
-    columns = ("invoice_id", "position", "role", "description", "quantity", "unit_amount", "amount", "details")
     copy_rows(
         InvoiceLine,
-        columns,
+        LINE_COLUMNS,
         (
             (invoice.id, *_line_fields(position, line).values())
             for invoice, finished in zip(invoices, lines, strict=True)
@@ -216,6 +215,7 @@ def _copy_lines(invoices: list[Invoice], lines: list[list[DraftLine]]) -> None:
     )
 
 
+LINE_COLUMNS = ("invoice_id", "position", "role", "description", "quantity", "unit_amount", "amount", "details")
 INVOICE_COLUMNS = (
     "kind", "status", "party_key", "hub_id", "client_id", "partner_id", "period_key", "period_start", "period_end",
     "currency", "net_amount", "fee_amount", "tax_rate", "tax_amount", "total", "tax_note", "pays_by_card",

@@ -289,7 +289,8 @@ def calls(cursor, function: str) -> int:
 @pytest.mark.django_db
 def test_the_guard_is_called_only_for_a_row_it_refuses(issued):
     """The WHEN conditions of billing_invoice_frozen (billing 0026): numbering drafts in one UPDATE, as
-    invoices_issue does for a chunk's License Invoices, and moving an issued invoice's status call no plpgsql per row; a change it refuses still does."""
+    invoices_issue does, and moving an issued invoice's status call no plpgsql per row; a change it refuses still
+    raises."""
     drafts = []
     for n in range(4):
         drafts.append(Invoice.objects.create(
