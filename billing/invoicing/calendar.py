@@ -34,7 +34,7 @@ CHUNK_SIZE = 500
 
 @dataclass
 class JobResult:
-    issued: list[Invoice] = field(default_factory=list)
+    issued: Sequence[Invoice] = field(default_factory=list)  # IssuedInvoices from a set-based issuer: len() is free
     deleted_numbers: int = 0
 
 

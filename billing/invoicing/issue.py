@@ -254,6 +254,48 @@ def _issue_rows(invoices: list[Invoice], numbers: list[str], issued_at: dt.datet
             )
 
 
+class IssuedInvoices(Sequence):
+    """The invoices a set-based issuer wrote, by id in number order: counted without a query (a chunk task only
+    reports how many), their Invoice objects loaded in one query when first read (~60 µs of Python each, a third of
+    a chunk's Python). Read them in the transaction that wrote them when it may still roll back."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+        self._invoices: list[Invoice] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        return self._loaded()[index]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, IssuedInvoices):
+            return self.ids == other.ids
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None
+
+    def __add__(self, other):
+        if isinstance(other, IssuedInvoices):
+            return IssuedInvoices(self.ids + other.ids)
+        return list(self) + list(other)
+
+    def __radd__(self, other):
+        return list(other) + list(self)
+
+    def _loaded(self) -> list[Invoice]:
+        if self._invoices is None:
+            by_id = Invoice.objects.in_bulk(self.ids)
+            self._invoices = [by_id[invoice_id] for invoice_id in self.ids]
+        return self._invoices
+
+
 def invoices_insert_issued(*, drafts_table: str, issued_at: dt.datetime) -> list[int]:
     """Write the invoices a set-based issuer computed into `drafts_table` (PostgreSQL; a temporary table with an
     `id` drawn from the invoices' sequence and INVOICE_COLUMNS but `status`), already issued, in one statement:

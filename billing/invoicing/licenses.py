@@ -21,6 +21,7 @@ from billing.invoicing.issue import (
     LINE_COLUMNS,
     Draft,
     DraftLine,
+    IssuedInvoices,
     Phrase,
     card_payers,
     company_of,
@@ -107,13 +108,13 @@ def months_owed(
     return owed
 
 
-def _mark_licensed(invoices: list[Invoice], numbers_by_draft: dict[tuple[str, str], list[int]]) -> None:
-    """The numbers on the invoices just issued are licensed through the latest month billed (in the same
-    transaction), so no later job bills them for it again."""
+def _mark_licensed(issued: list[tuple[str, str, dt.date]], numbers_by_draft: dict[tuple[str, str], list[int]]) -> None:
+    """The numbers on the invoices just issued ((party key, period key, period start) each) are licensed through
+    the latest month billed (in the same transaction), so no later job bills them for it again."""
     through: dict[int, dt.date] = {}
-    for invoice in invoices:
-        for number_id in numbers_by_draft[(invoice.party_key, invoice.period_key)]:
-            through[number_id] = max(through.get(number_id, invoice.period_start), invoice.period_start)
+    for party_key, period_key, period_start in issued:
+        for number_id in numbers_by_draft[(party_key, period_key)]:
+            through[number_id] = max(through.get(number_id, period_start), period_start)
     by_month: dict[dt.date, list[int]] = defaultdict(list)
     for number_id, month in through.items():
         by_month[month].append(number_id)
@@ -121,7 +122,7 @@ def _mark_licensed(invoices: list[Invoice], numbers_by_draft: dict[tuple[str, st
         PhoneNumber.objects.filter(one_of("id", ids)).update(licensed_through=month)
 
 
-def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datetime) -> list[Invoice]:
+def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datetime) -> Sequence[Invoice]:
     """Each hub's License Invoice for `month`, and for every earlier month a missed billing day left unbilled (one
     invoice per month, see `months_owed`): every active or pending-deletion number onboarded by the time the invoice
     is issued (so a number onboarded on the 1st before the run is billed here, in full, and never pro-rated), at its
@@ -141,8 +142,8 @@ def license_issue(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.datet
                          "deleted_at")
         )  # fmt: skip
         issue = license_issue_rows if connection.vendor == "postgresql" else license_issue_drafts
-        invoices, ids_by_draft = issue(numbers=numbers, month=month, tiers=tiers, issued_at=issued_at)
-        _mark_licensed(invoices, ids_by_draft)
+        invoices, issued, ids_by_draft = issue(numbers=numbers, month=month, tiers=tiers, issued_at=issued_at)
+        _mark_licensed(issued, ids_by_draft)
     return invoices
 
 
@@ -150,7 +151,8 @@ def license_issue_drafts(*, numbers: list[tuple], month: dt.date, tiers: dict, i
     """The License Invoices of locked numbers through drafts and `invoices_issue`: the portable path (SQLite). On
     PostgreSQL `license_issue_rows` writes the same; a test proves it."""
     drafts, ids_by_draft = _license_drafts(numbers, month, tiers)
-    return invoices_issue(drafts=drafts, issued_at=issued_at), ids_by_draft
+    invoices = invoices_issue(drafts=drafts, issued_at=issued_at)
+    return invoices, [(i.party_key, i.period_key, i.period_start) for i in invoices], ids_by_draft
 
 
 def _owed_lines(numbers: list[tuple], month: dt.date, tiers: dict) -> tuple[dict, dict]:
@@ -199,7 +201,7 @@ def license_issue_rows(*, numbers: list[tuple], month: dt.date, tiers: dict, iss
     the fee and tax are `_finished_lines`' (fee 4% of the net on a card, shown when not zero; tax on net + fee)."""
     owed_lines, ids_by_draft = _owed_lines(numbers, month, tiers)
     if not owed_lines:
-        return [], ids_by_draft
+        return [], [], ids_by_draft
     hubs = dict_of_rows(
         Hub.objects.filter(one_of("id", list({hub_id for hub_id, _ in owed_lines}))).values_list(
             "id", "hub_id", "client_id", "currency"
@@ -213,7 +215,7 @@ def license_issue_rows(*, numbers: list[tuple], month: dt.date, tiers: dict, iss
     )  # fmt: skip
     keys = sorted(key for key in owed_lines if (f"hub:{key[0]}", f"{key[1]:%Y-%m}") not in taken)
     if not keys:
-        return [], ids_by_draft
+        return [], [], ids_by_draft
     clients = {c.id: c for c in Client.objects.filter(id__in={hub[1] for hub in hubs.values()})}
     card = card_payers(client_ids=list(clients))
     ids = dict(zip(keys, ids_reserve(Invoice, len(keys)), strict=True))  # in draft order, as invoices_issue
@@ -263,7 +265,7 @@ def license_issue_rows(*, numbers: list[tuple], month: dt.date, tiers: dict, iss
             for row in invoices:
                 copy.write_row(row)
     issued = invoices_insert_issued(drafts_table="license_drafts", issued_at=issued_at)
-    return list(Invoice.objects.filter(id__in=issued).order_by("id")), ids_by_draft
+    return IssuedInvoices(issued), [(f"hub:{hub_id}", f"{owed:%Y-%m}", owed) for hub_id, owed in keys], ids_by_draft
 
 
 def dict_of_rows(rows) -> dict:

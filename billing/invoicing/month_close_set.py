@@ -22,7 +22,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext
 
-from billing.invoicing.issue import CARD_FEE_RATE, card_payers, invoices_insert_issued
+from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, card_payers, invoices_insert_issued
 from billing.invoicing.tax import tax_treatment
 from billing.ledger import post_locked_query
 from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, MessageUsage
@@ -143,7 +143,7 @@ def month_close_chunk(
     open_accounts: Sequence[CreditAccount],
     period: dt.date,
     issued_at: dt.datetime,
-) -> list[Invoice]:
+) -> IssuedInvoices | list[Invoice]:
     """Close `period` for `open_accounts` (locked by the caller, with `accounts`) and issue their MCIs."""
     _, end = clock.period_bounds(period)
     opening, _ = clock.period_bounds(clock.next_month(period))
@@ -176,7 +176,7 @@ def month_close_chunk(
         postings_sql=MCI_INVOICED_POSTINGS,
         params={"kind": EntryKind.MCI_INVOICED, "at": opening, "ids": ids},
     )
-    return list(Invoice.objects.filter(id__in=ids).order_by("id"))
+    return IssuedInvoices(ids)
 
 
 def _figures(cursor, account_ids: list[int], period: dt.date) -> None:
