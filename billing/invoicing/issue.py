@@ -259,9 +259,24 @@ class IssuedInvoices(Sequence):
     reports how many), their Invoice objects loaded in one query when first read (~60 µs of Python each, a third of
     a chunk's Python). Read them in the transaction that wrote them when it may still roll back."""
 
-    def __init__(self, ids: Sequence[int]) -> None:
+    def __init__(self, ids: Sequence[int], known: dict[int, Invoice] | None = None) -> None:
         self.ids = list(ids)
+        self._known = dict(known or {})  # objects a caller already has: not read again
         self._invoices: list[Invoice] | None = None
+
+    @classmethod
+    def joined(cls, parts: Sequence[Sequence[Invoice]]) -> "IssuedInvoices":
+        """Several issuers' results as one, still not loaded (a billing run's chunks)."""
+        ids, known = [], {}
+        for part in parts:
+            if isinstance(part, IssuedInvoices):
+                ids += part.ids
+                known.update(part._known)
+                known.update({invoice.id: invoice for invoice in part._invoices or ()})
+            else:
+                ids += [invoice.id for invoice in part]
+                known.update({invoice.id: invoice for invoice in part})
+        return cls(ids, known)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -291,8 +306,10 @@ class IssuedInvoices(Sequence):
 
     def _loaded(self) -> list[Invoice]:
         if self._invoices is None:
-            by_id = Invoice.objects.in_bulk(self.ids)
-            self._invoices = [by_id[invoice_id] for invoice_id in self.ids]
+            missing = [invoice_id for invoice_id in self.ids if invoice_id not in self._known]
+            if missing:
+                self._known.update(Invoice.objects.in_bulk(missing))
+            self._invoices = [self._known[invoice_id] for invoice_id in self.ids]
         return self._invoices
 
 
