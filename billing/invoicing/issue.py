@@ -308,7 +308,7 @@ class IssuedInvoices(Sequence):
         if self._invoices is None:
             missing = [invoice_id for invoice_id in self.ids if invoice_id not in self._known]
             if missing:
-                self._known.update(Invoice.objects.in_bulk(missing))
+                self._known.update((i.id, i) for i in Invoice.objects.filter(one_of("id", missing)))
             self._invoices = [self._known[invoice_id] for invoice_id in self.ids]
         return self._invoices
 

@@ -216,7 +216,7 @@ def license_issue_rows(*, numbers: list[tuple], month: dt.date, tiers: dict, iss
     keys = sorted(key for key in owed_lines if (f"hub:{key[0]}", f"{key[1]:%Y-%m}") not in taken)
     if not keys:
         return [], [], ids_by_draft
-    clients = {c.id: c for c in Client.objects.filter(id__in={hub[1] for hub in hubs.values()})}
+    clients = {c.id: c for c in Client.objects.filter(one_of("id", {hub[1] for hub in hubs.values()}))}
     card = card_payers(client_ids=list(clients))
     ids = dict(zip(keys, ids_reserve(Invoice, len(keys)), strict=True))  # in draft order, as invoices_issue
     by_language = defaultdict(list)

@@ -198,7 +198,7 @@ def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    clients = {c.id: c for c in Client.objects.filter(id__in={h[2] for h in hubs})}
+    clients = {c.id: c for c in Client.objects.filter(one_of("id", {h[2] for h in hubs}))}
     card = card_payers(client_ids=list(clients))
     by_language = defaultdict(list)  # one translation.override per language, not per hub
     for hub in hubs:
