@@ -72,7 +72,7 @@ def period_for(*, closed_through: dt.date | None, occurred_at: dt.datetime) -> d
 def accounts_lock(account_ids: Iterable[int]) -> dict[int, CreditAccount]:
     """Lock the accounts (SELECT … FOR UPDATE, in primary-key order) for the rest of the transaction."""
     ids = sorted(set(account_ids))
-    locked = CreditAccount.objects.select_for_update().filter(id__in=ids).order_by("id")
+    locked = CreditAccount.objects.select_for_update().filter(one_of("id", ids)).order_by("id")
     accounts = {account.id: account for account in locked}
     missing = set(ids) - accounts.keys()
     if missing:

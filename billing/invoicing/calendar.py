@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from billing.billing_runs import billing_run_begin, billing_run_finish
+from billing.invoicing.issue import IssuedInvoices
 from billing.invoicing.licenses import license_issue, new_numbers_sweep, numbers_deletion_finalize
 from billing.invoicing.month_close import month_close
 from billing.invoicing.partner_plans import partner_plan_issue
@@ -34,7 +35,7 @@ CHUNK_SIZE = 500
 
 @dataclass
 class JobResult:
-    issued: list[Invoice] = field(default_factory=list)
+    issued: Sequence[Invoice] = field(default_factory=list)  # IssuedInvoices from a set-based issuer: len() is free
     deleted_numbers: int = 0
 
 
@@ -175,7 +176,7 @@ def job_run(*, job: Job, day: dt.date, ids: Sequence[int] | None, issued_at: dt.
 @dataclass
 class RunReport:
     day: dt.date
-    issued: list[Invoice] = field(default_factory=list)
+    issued: Sequence[Invoice] = field(default_factory=list)
     deleted_numbers: int = 0
     jobs: list[str] = field(default_factory=list)
 
@@ -198,13 +199,16 @@ def billing_run(
     try:
         with transaction.atomic() if dry_run else nullcontext():
             plan = [(job, ids) for job in due for ids in job_chunks(job)]
+            issued = []
             for done, (job, ids) in enumerate(plan, start=1):
                 result = job_run(job=job, day=day, ids=ids, issued_at=at)
-                report.issued += result.issued
+                issued.append(result.issued)
                 report.deleted_numbers += result.deleted_numbers
                 if on_step:
                     on_step(done, len(plan), job.name)
+            report.issued = IssuedInvoices.joined(issued)  # read when the caller reads them
             if dry_run:
+                list(report.issued)  # read before the rollback
                 raise _DryRun
     except _DryRun:
         pass

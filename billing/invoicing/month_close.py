@@ -143,14 +143,12 @@ def _mci_lines(figures: MonthFigures) -> list[DraftLine]:
     return lines
 
 
-def month_close(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> list[Invoice]:
+def month_close(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> Sequence[Invoice]:
     """Close `period` for these hubs and issue their MCIs. Hubs whose month is already closed are skipped, so the
     job can run again (or on two workers) and closes each month once. A month left open before `period` (a missed
     billing day) is closed first, in order, each with its own MCI: no month is folded unsquared into another."""
-    invoices = []
-    for month in _open_months(hub_ids, period):
-        invoices += _month_close_one(hub_ids=hub_ids, period=month, issued_at=issued_at)
-    return invoices
+    issued = [_month_close_one(hub_ids=hub_ids, period=m, issued_at=issued_at) for m in _open_months(hub_ids, period)]
+    return issued[0] if len(issued) == 1 else [invoice for invoices in issued for invoice in invoices]
 
 
 def _open_months(hub_ids: Sequence[int], period: dt.date) -> list[dt.date]:
@@ -167,7 +165,7 @@ def _open_months(hub_ids: Sequence[int], period: dt.date) -> list[dt.date]:
     return months
 
 
-def _month_close_one(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> list[Invoice]:
+def _month_close_one(*, hub_ids: Sequence[int], period: dt.date, issued_at: dt.datetime) -> Sequence[Invoice]:
     with transaction.atomic():
         account_ids = list(CreditAccount.objects.filter(one_of("hub__id", hub_ids)).values_list("id", flat=True))
         accounts = accounts_lock(account_ids)

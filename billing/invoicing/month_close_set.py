@@ -5,13 +5,15 @@ in SQL from the month's sums with a few statements per chunk instead of Python o
 Python still decides what is the party's business: its company snapshot, its tax treatment (billing/invoicing/
 tax.py), its invoice language and whether it pays by card, once per billed hub, in a light loop over plain values.
 Everything else, the figures, the invoice rows and their lines, is one statement each over temporary tables that
-live until the chunk's transaction ends. The ledger entries go through the ledger (`post_locked_query`); the
-numbers are taken as one block at the very end (`drafts_number`), so concurrent chunks serialise on the sequence
-row only briefly.
+live until the chunk's transaction ends. The ledger entries go through the ledger (`post_locked_query`). The
+invoices are computed into a temporary table first (ids drawn ahead, so their lines are written from it) and
+written once, already numbered and issued, at the very end (`invoices_insert_issued`): one block of numbers, so
+concurrent chunks serialise on the sequence row only briefly, and no draft row written then updated.
 """
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 
@@ -20,10 +22,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext
 
-from billing.invoicing.issue import CARD_FEE_RATE, card_payers, drafts_number
+from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, card_payers, invoices_insert_issued
 from billing.invoicing.tax import tax_treatment
 from billing.ledger import post_locked_query
-from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, InvoiceStatus, MessageUsage
+from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, MessageUsage
 from billing.sql import one_of
 from clients.models import Client
 from core import clock
@@ -73,30 +75,33 @@ SELECT account_id, %(kind)s, rounding, currency, 'rounding:' || account_id || ':
 FROM month_close_figures WHERE rounding <> 0 ORDER BY account_id
 """
 
-# Drafts for the billed hubs not yet invoiced for the month (one per party, kind and period, as invoices_issue).
-INVOICES = """
-INSERT INTO billing_invoice (kind, status, party_key, hub_id, client_id, partner_id, period_key, period_start,
-    period_end, currency, net_amount, fee_amount, tax_rate, tax_amount, total, tax_note, pays_by_card,
-    billed_company, summary, void_reason, pdf, delivery_error, language, created_at)
-SELECT %(mci)s, %(draft)s, 'hub:' || p.hub_id, p.hub_id, p.client_id, NULL, %(period_key)s, %(period)s, %(end)s,
-       p.currency, f.amount_due, t.fee, p.tax_rate, t.tax, f.amount_due + t.fee + t.tax, p.tax_note, p.pays_by_card,
-       p.billed_company,
-       jsonb_build_object('hub_id', p.public_hub_id, 'starting_balance', f.starting_balance::text,
-           'total_added_funds', f.added_funds::text, 'total_usage', f.usage::text,
-           'total_refunds', f.refunds::text, 'ending_balance', f.ending_balance::text,
-           'usage_reconciliation', f.reconciliation::text),
-       '', '', '', p.language, %(now)s
-FROM month_close_parties p
-JOIN month_close_figures f ON f.hub_id = p.hub_id
-CROSS JOIN LATERAL (
-    SELECT fee, round((f.amount_due + fee) * p.tax_rate, 2) AS tax
-    FROM (SELECT CASE WHEN p.pays_by_card AND f.amount_due > 0 THEN round(f.amount_due * %(fee_rate)s, 2)
-                      ELSE 0.00 END AS fee) AS x
-) AS t
-WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i
-                  WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s)
-ORDER BY f.account_id
-RETURNING id, hub_id
+# The MCIs of the billed hubs not yet invoiced for the month (one per party, kind and period, as invoices_issue), in
+# account order, each with an id drawn from the invoices' sequence: the lines reference them before the invoices
+# are written, issued, at the very end (`invoices_insert_issued`; the foreign key is checked at commit).
+DRAFTS = """
+CREATE TEMP TABLE month_close_drafts ON COMMIT DROP AS
+SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, d.* FROM (
+    SELECT %(mci)s::varchar AS kind, 'hub:' || p.hub_id AS party_key, p.hub_id, p.client_id,
+           NULL::bigint AS partner_id, %(period_key)s::varchar AS period_key, %(period)s::date AS period_start,
+           %(end)s::date AS period_end, p.currency, f.amount_due AS net_amount, t.fee AS fee_amount, p.tax_rate,
+           t.tax AS tax_amount, f.amount_due + t.fee + t.tax AS total, p.tax_note, p.pays_by_card, p.billed_company,
+           jsonb_build_object('hub_id', p.public_hub_id, 'starting_balance', f.starting_balance::text,
+               'total_added_funds', f.added_funds::text, 'total_usage', f.usage::text,
+               'total_refunds', f.refunds::text, 'ending_balance', f.ending_balance::text,
+               'usage_reconciliation', f.reconciliation::text) AS summary,
+           ''::varchar AS void_reason, ''::varchar AS pdf, ''::text AS delivery_error, p.language,
+           %(now)s::timestamptz AS created_at
+    FROM month_close_parties p
+    JOIN month_close_figures f ON f.hub_id = p.hub_id
+    CROSS JOIN LATERAL (
+        SELECT fee, round((f.amount_due + fee) * p.tax_rate, 2) AS tax
+        FROM (SELECT CASE WHEN p.pays_by_card AND f.amount_due > 0 THEN round(f.amount_due * %(fee_rate)s, 2)
+                          ELSE 0.00 END AS fee) AS x
+    ) AS t
+    WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i
+                      WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s)
+    ORDER BY f.account_id
+) AS d
 """
 
 # WhatsApp Usage Costs U; Usage Reconciliation −C (when not zero); Settled with Credit Balance −(U − C − D);
@@ -105,7 +110,7 @@ LINES = """
 INSERT INTO billing_invoiceline (invoice_id, position, role, description, quantity, unit_amount, amount, details)
 SELECT i.id, row_number() OVER (PARTITION BY i.id ORDER BY l.ord), l.role, left(l.description, 300), 1,
        l.amount, l.amount, l.details
-FROM billing_invoice i
+FROM month_close_drafts i
 JOIN month_close_parties p ON p.hub_id = i.hub_id
 JOIN month_close_figures f ON f.hub_id = i.hub_id
 CROSS JOIN LATERAL (VALUES
@@ -115,7 +120,7 @@ CROSS JOIN LATERAL (VALUES
     (4, 'fee', p.fee_label, i.fee_amount, jsonb_build_object('rate', %(fee_rate)s::text)),
     (5, 'tax', p.tax_label, i.tax_amount, jsonb_build_object('base', (i.net_amount + i.fee_amount)::text))
 ) AS l(ord, role, description, amount, details)
-WHERE i.id = ANY(%(ids)s) AND (l.ord <> 2 OR f.reconciliation <> 0)
+WHERE l.ord <> 2 OR f.reconciliation <> 0
 """
 
 MCI_INVOICED_POSTINGS = """
@@ -138,7 +143,7 @@ def month_close_chunk(
     open_accounts: Sequence[CreditAccount],
     period: dt.date,
     issued_at: dt.datetime,
-) -> list[Invoice]:
+) -> IssuedInvoices | list[Invoice]:
     """Close `period` for `open_accounts` (locked by the caller, with `accounts`) and issue their MCIs."""
     _, end = clock.period_bounds(period)
     opening, _ = clock.period_bounds(clock.next_month(period))
@@ -154,24 +159,24 @@ def month_close_chunk(
                     "reference": f"Usage rounded to the cent, {period:%B %Y}"},
         )  # fmt: skip
         _parties(cursor, [a.hub_id for a in open_accounts], period)
-        cursor.execute(INVOICES, {
-            "mci": InvoiceKind.MONTH_CLOSING, "draft": InvoiceStatus.DRAFT, "period_key": f"{period:%Y-%m}",
-            "period": period, "end": clock.next_month(period), "fee_rate": CARD_FEE_RATE, "now": clock.now(),
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_drafts")
+        cursor.execute(DRAFTS, {
+            "mci": InvoiceKind.MONTH_CLOSING, "period_key": f"{period:%Y-%m}", "period": period,
+            "end": clock.next_month(period), "fee_rate": CARD_FEE_RATE, "now": clock.now(),
         })  # fmt: skip
-        account_of = {a.hub_id: a.id for a in open_accounts}  # numbered in account order, as invoices_issue does
-        ids = [invoice_id for invoice_id, hub_id in sorted(cursor.fetchall(), key=lambda row: account_of[row[1]])]
-        if ids:
-            cursor.execute(LINES, {"ids": ids, "fee_rate": CARD_FEE_RATE})
+        drafts = cursor.rowcount  # CREATE TABLE AS reports its rows as SELECT does
+        if drafts:
+            cursor.execute(LINES, {"fee_rate": CARD_FEE_RATE})
         CreditAccount.objects.filter(one_of("id", [a.id for a in open_accounts])).update(closed_through=period)
-        if not ids:
+        if not drafts:
             return []
-        drafts_number(invoice_ids=ids, issued_at=issued_at)
+        ids = invoices_insert_issued(drafts_table="month_close_drafts", issued_at=issued_at)
     post_locked_query(
         accounts=accounts,
         postings_sql=MCI_INVOICED_POSTINGS,
         params={"kind": EntryKind.MCI_INVOICED, "at": opening, "ids": ids},
     )
-    return list(Invoice.objects.filter(id__in=ids).order_by("id"))
+    return IssuedInvoices(ids)
 
 
 def _figures(cursor, account_ids: list[int], period: dt.date) -> None:
@@ -193,18 +198,23 @@ def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    clients = {c.id: c for c in Client.objects.filter(id__in={h[2] for h in hubs})}
+    clients = {c.id: c for c in Client.objects.filter(one_of("id", {h[2] for h in hubs}))}
     card = card_payers(client_ids=list(clients))
+    by_language = defaultdict(list)  # one translation.override per language, not per hub
+    for hub in hubs:
+        by_language[clients[hub[2]].billing_language].append(hub)
     rows = []
-    for hub_id, public_hub_id, client_id, currency in hubs:
-        client = clients[client_id]
-        language = client.billing_language
-        tax = _tax(client.country, client.vat_id, language)
-        rows.append((
-            hub_id, client_id, public_hub_id, currency,
-            json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax[0], tax[1], tax[2],
-            ("client", client_id) in card, language, *_labels(language),
-        ))  # fmt: skip
+    for language, group in by_language.items():
+        labels = _labels(language)
+        with translation.override(language):
+            for hub_id, public_hub_id, client_id, currency in group:
+                client = clients[client_id]
+                tax = tax_treatment(country=client.country, vat_id=client.vat_id)
+                rows.append((
+                    hub_id, client_id, public_hub_id, currency,
+                    json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax.rate, tax.label,
+                    tax.note, ("client", client_id) in card, language, *labels,
+                ))  # fmt: skip
     cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
     columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
     cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
@@ -221,9 +231,3 @@ def _labels(language: str) -> tuple[str, str, str, str]:
             gettext("WhatsApp Usage Costs"), gettext("Usage Reconciliation"), gettext("Settled with Credit Balance"),
             gettext("Transaction Fee"),
         )  # fmt: skip
-
-
-def _tax(country: str, vat_id: str, language: str) -> tuple:
-    with translation.override(language):
-        treatment = tax_treatment(country=country, vat_id=vat_id)
-    return treatment.rate, treatment.label, treatment.note

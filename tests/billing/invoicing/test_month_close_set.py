@@ -146,7 +146,9 @@ class _RolledBack(Exception):
 
 @pytest.mark.postgres
 @pytest.mark.django_db
-def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(time_machine, monkeypatch):
+def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(
+    time_machine, monkeypatch, django_assert_num_queries
+):
     hub_ids, hubs = mixed_hubs(time_machine)
     assert connection.vendor == "postgresql"
 
@@ -163,6 +165,10 @@ def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(time_m
 
     set_based = month_close(hub_ids=hub_ids, period=OCT, issued_at=ISSUED_AT)
 
+    with django_assert_num_queries(0):
+        assert len(set_based) == 4  # what a chunk task reports: no invoice loaded
+    with django_assert_num_queries(1):
+        assert [i.kind for i in set_based] == [InvoiceKind.MONTH_CLOSING] * 4
     assert books() == expected
     assert [i.number for i in set_based] == [i.number for i in per_hub]
     # the comparison is not between two empty books: every case of the mix is in them
@@ -190,7 +196,8 @@ def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(time_m
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_chunks_take_their_number_blocks_at_the_end_and_numbers_stay_gapless():
     """Two chunks closing at once while a third transaction holds the year's sequence row: both do all their work
-    (figures, drafts, lines, ROUNDING) and then wait on the sequence row together; released, each takes one block.
+    (figures, drafts, lines, ROUNDING) and then wait on the sequence row together; released, each takes one block
+    and writes its invoices.
     Numbers come out 1..N, no gap, no duplicate, each chunk's block consecutive."""
     with time_machine.travel(utc(2026, 10, 31, 23), tick=False):
         rate_cards()
@@ -250,8 +257,9 @@ def test_concurrent_chunks_take_their_number_blocks_at_the_end_and_numbers_stay_
 
 def _backends_waiting_on_the_sequence(*, expected: int) -> int:
     """Poll until `expected` backends wait on a lock while running the sequence row's query and already hold what
-    inserting invoices and lines takes (RowExclusiveLock on both tables): they wrote their drafts and lines before
-    asking for numbers. Gives up after 30 s."""
+    inserting lines and ledger entries takes (RowExclusiveLock on both tables) but not yet what inserting invoices
+    takes: they wrote their lines and ROUNDING entries before asking for numbers, and write the invoices, issued,
+    after. Gives up after 30 s."""
     import time
 
     deadline, waiting = time.monotonic() + 30, 0
@@ -264,7 +272,9 @@ def _backends_waiting_on_the_sequence(*, expected: int) -> int:
                   AND s.query ILIKE %s
                   AND (SELECT count(DISTINCT l.relation) FROM pg_locks l WHERE l.pid = s.pid
                        AND l.mode = 'RowExclusiveLock'
-                       AND l.relation IN ('billing_invoice'::regclass, 'billing_invoiceline'::regclass)) = 2
+                       AND l.relation IN ('billing_invoiceline'::regclass, 'billing_ledgerentry'::regclass)) = 2
+                  AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = s.pid AND l.mode = 'RowExclusiveLock'
+                                  AND l.relation = 'billing_invoice'::regclass)
                 """,
                 ["%billing_invoicesequence%"],
             )

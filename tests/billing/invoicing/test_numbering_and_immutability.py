@@ -191,6 +191,7 @@ IMMUTABLE = "issued invoices are immutable"
         {"billed_company": {"company_name": "Someone Else GmbH"}},
         {"summary": {"ending_balance": "0.00"}},
         {"period_key": "topup:b"},
+        {"language": "de"},
     ],
 )
 def test_an_issued_invoices_figures_cannot_be_updated(issued, change):
@@ -275,6 +276,48 @@ def test_status_payment_void_and_delivery_columns_still_move_after_issue(issued)
     assert (issued.status, issued.paid_at, issued.delivered_at) == (InvoiceStatus.PAID, paid_at, paid_at)
     assert issued.pdf.name == "invoices/2026/11/INV-2026-000001.pdf"
     assert issued.total == Decimal("119.00")
+
+
+def calls(cursor, function: str) -> int:
+    """How often this transaction has completed a call of `function` (PostgreSQL's per-transaction function
+    statistics, with track_functions on; a call that raises is not counted)."""
+    cursor.execute("SELECT pg_stat_get_xact_function_calls(%s::regproc)", [function])
+    return cursor.fetchone()[0] or 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_guard_is_called_only_for_a_row_it_refuses(issued):
+    """The WHEN conditions of billing_invoice_frozen (billing 0026): numbering drafts in one UPDATE, as
+    invoices_issue does, and moving an issued invoice's status call no plpgsql per row; a change it refuses still
+    raises."""
+    drafts = []
+    for n in range(4):
+        drafts.append(Invoice.objects.create(
+            kind=InvoiceKind.LICENSE, party_key=f"hub:{n}", hub=issued.hub, client=issued.client, period_key="2026-12",
+            period_start=dt.date(2026, 12, 1), period_end=dt.date(2027, 1, 1), currency="EUR",
+            net_amount=Decimal("1.00"), total=Decimal("1.00"),
+        ))  # fmt: skip
+    line = InvoiceLine.objects.create(
+        invoice=drafts.pop(), position=1, role="charge", description="Draft line", unit_amount=1, amount=1
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL track_functions = 'pl'")
+        numbers = issuing.numbers_take(sequence=issuing.sequence_lock(series="INV", year=2026), count=3)
+        issuing._issue_rows(drafts, numbers, ISSUED_AT)  # invoices_issue's one UPDATE
+        Invoice.objects.filter(pk=issued.pk).update(status=InvoiceStatus.UNPAID)
+        assert calls(cursor, "billing_invoice_frozen") == 0
+        # the statistics do count here: a draft's line moved runs its row guard (billing_invoiceline_frozen) once
+        InvoiceLine.objects.filter(pk=line.pk).update(amount=Decimal("2.00"))
+        assert calls(cursor, "billing_invoiceline_frozen") == 1
+        with pytest.raises(Exception, match=IMMUTABLE), transaction.atomic():
+            Invoice.objects.filter(pk=drafts[0].pk).update(total=Decimal("2.00"))
+        with pytest.raises(Exception, match=IMMUTABLE), transaction.atomic():
+            Invoice.objects.filter(pk=drafts[1].pk)._raw_delete(connection.alias)
+
+    assert numbers == ["INV-2026-000002", "INV-2026-000003", "INV-2026-000004"]
+    issued_drafts = Invoice.objects.filter(pk__in=[d.pk for d in drafts]).order_by("pk")
+    assert list(issued_drafts.values_list("number", "total")) == [(n, Decimal("1.00")) for n in numbers]
 
 
 # --- Concurrency (PostgreSQL row locks) -------------------------------------------------------------------------------
