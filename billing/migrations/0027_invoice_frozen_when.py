@@ -38,5 +38,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("billing", "0025_statement_level_insert_guards")]
+    dependencies = [("billing", "0026_usage_number_and_entry_without_db_foreign_key")]
     operations = [migrations.RunPython(forwards, backwards)]
