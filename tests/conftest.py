@@ -3,6 +3,7 @@ import os
 import pytest
 from django.db import connection
 
+from tests.billing.stream import redis_stream  # noqa: F401 -- fixture: a clean send-permission stream on Redis
 from tests.peers import smtp, webhook_receiver  # noqa: F401 -- fixtures: SMTP and a webhook receiver on loopback
 
 POSTGRES_ONLY_REASON = (

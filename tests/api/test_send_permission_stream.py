@@ -1,36 +1,21 @@
 """The send decision pushed to the platform: every change of a hub's send permission on a Redis Stream (real
 Redis, REDIS_URL) with a sequence number, and GET /api/v1/send-permissions: the snapshot or the changes since."""
 
-import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
-import time_machine
 from rest_framework.test import APIClient
 
 from api.keys import api_key_create
 from billing import send_permission_stream as stream
 from billing.invoicing.prepayments import topup_issue
 from billing.invoicing.settlement import invoice_mark_paid
+from tests.billing.stream import DEPLETED
 from tests.factories import ClientFactory, HubFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.celery_broker, pytest.mark.django_db(transaction=True)]
-NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
-DEPLETED = {
-    "reason": "CREDIT_BALANCE_DEPLETED",
-    "detail": "Credit balance 0.00 EUR",
-    "since": "2026-11-22T12:00:00+00:00",
-}
-
-
-@pytest.fixture(autouse=True)
-def redis_stream():
-    with time_machine.travel(NOW, tick=False):
-        client = stream.stream_client()
-        client.delete(stream.STREAM_KEY, stream.SEQ_KEY)
-        yield client
-        client.delete(stream.STREAM_KEY, stream.SEQ_KEY)
+pytestmark = [pytest.mark.postgres, pytest.mark.celery_broker, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("redis_stream")]
 
 
 @pytest.fixture

@@ -18,25 +18,12 @@ from billing.invoicing.settlement import invoice_mark_paid
 from billing.ledger import ledger_post
 from billing.models import DeliveryStatus, EntryKind, WebhookDelivery
 from billing.tasks import webhook_deliveries_due_task
+from tests.billing.stream import DEPLETED, NOW
 from tests.factories import HubFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.celery_broker, pytest.mark.django_db(transaction=True)]
-NOW = dt.datetime(2026, 11, 22, 12, tzinfo=dt.UTC)
+pytestmark = [pytest.mark.postgres, pytest.mark.celery_broker, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("redis_stream")]
 SECRET = "whsec_platform_0123456789abcdef0123456789"
-DEPLETED = {
-    "reason": "CREDIT_BALANCE_DEPLETED",
-    "detail": "Credit balance 0.00 EUR",
-    "since": "2026-11-22T12:00:00+00:00",
-}
-
-
-@pytest.fixture(autouse=True)
-def redis_stream():
-    with time_machine.travel(NOW, tick=False):
-        client = stream.stream_client()
-        client.delete(stream.STREAM_KEY, stream.SEQ_KEY)
-        yield client
-        client.delete(stream.STREAM_KEY, stream.SEQ_KEY)
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ Only the WABA id and phone_number_id of Meta's samples were changed, to the test
 
 import copy
 import datetime as dt
-import hashlib
-import hmac
 import json
 from decimal import Decimal
 from io import StringIO
@@ -16,10 +14,9 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.test import Client, TestCase
 
-from billing.models import CreditAccount, LedgerEntry, MessageUsage, MetaWebhookSkip, RateCardRate
-from tests.factories import PhoneNumberFactory, WabaFactory
+from billing.models import LedgerEntry, MessageUsage, MetaWebhookSkip
+from tests.billing.usage.meta import balance, meta_number, meta_signature, rates_create, signed_post
 
 pytestmark = pytest.mark.django_db
 
@@ -42,29 +39,20 @@ def sample(name: str) -> dict:
 @pytest.fixture(autouse=True)
 def setup(settings):
     settings.META_APP_SECRET = SECRET
-    RateCardRate.objects.bulk_create(
-        RateCardRate(effective_date=dt.date(2025, 1, 1), currency=c, market=m, category=k, rate=Decimal(r))
-        for c, m, k, r in RATES
-    )
+    rates_create(RATES)
     with time_machine.travel(dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC), tick=False):
         yield
 
 
 @pytest.fixture
 def number():
-    return PhoneNumberFactory(
-        e164="+15550783881", meta_phone_number_id=PHONE_NUMBER_ID, waba=WabaFactory(meta_waba_id=WABA_ID)
-    )
+    return meta_number(waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
 
 
 def post(payload: dict):
     """Signed as Meta signs (X-Hub-Signature-256 over the raw body); the drain queued on commit runs eagerly."""
     body = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        response = Client().post(
-            "/webhooks/meta/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
-        )
+    response = signed_post(body, meta_signature(body, SECRET))
     assert response.status_code == 200
     return response
 
@@ -73,10 +61,6 @@ def with_pricing(payload: dict, pricing: dict) -> dict:
     changed = copy.deepcopy(payload)
     changed["entry"][0]["changes"][0]["value"]["statuses"][0]["pricing"] = pricing
     return changed
-
-
-def balance(number) -> Decimal:
-    return CreditAccount.objects.get(hub=number.waba.hub).balance
 
 
 def test_the_sent_sample_debits_the_test_hub_exactly_at_the_cards_rate(number):

@@ -4,8 +4,6 @@ own connection and acknowledged, and the drain rates it as through the view; eve
 Called as the WSGI server calls it (environ, start_response) around Django's real WSGI handler, on PostgreSQL with
 committed transactions: the fast path writes on a connection of its own, as in production."""
 
-import hashlib
-import hmac
 import io
 import json
 from decimal import Decimal
@@ -19,6 +17,7 @@ from django.db import connection
 from billing.models import CreditAccount, LedgerEntry, MessageUsage, MetaWebhookInbox
 from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY
 from billing.webhooks_meta import MetaWebhookFastPath
+from tests.billing.usage.meta import meta_signature
 from tests.billing.usage.test_meta_webhooks import SECRET, number, setup, status, webhook  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
@@ -62,7 +61,7 @@ def call(application, *, method="POST", path="/webhooks/meta/", body=b"", signat
 
 def signed(payload) -> tuple[bytes, str]:
     body = json.dumps(payload).encode()
-    return body, "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return body, meta_signature(body, SECRET)
 
 
 def test_a_signed_webhook_is_stored_acknowledged_and_rated_without_django(app, number):  # noqa: F811

@@ -5,23 +5,20 @@ changes[].value.metadata.phone_number_id, statuses[] with pricing), using the is
 """
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.test import Client, TestCase
+from django.test import Client
 
 from billing.models import (
-    CreditAccount,
     LedgerEntry,
     MessageUsage,
     MetaWebhookInbox,
     MetaWebhookSkip,
-    RateCardRate,
 )
+from tests.billing.usage.meta import balance, meta_number, meta_signature, rates_create, signed_post
 from tests.factories import PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,19 +41,14 @@ RATES = [
 def setup(settings):
     settings.META_APP_SECRET = SECRET
     settings.META_VERIFY_TOKEN = "verify-me"
-    RateCardRate.objects.bulk_create(
-        RateCardRate(effective_date=dt.date(2025, 1, 1), currency=c, market=m, category=k, rate=Decimal(r))
-        for c, m, k, r in RATES
-    )
+    rates_create(RATES)
     with time_machine.travel(dt.datetime(2025, 6, 16, 12, tzinfo=dt.UTC), tick=False):
         yield
 
 
 @pytest.fixture
 def number():
-    return PhoneNumberFactory(
-        e164="+15550783881", meta_phone_number_id=PHONE_NUMBER_ID, waba=WabaFactory(meta_waba_id=WABA_ID)
-    )
+    return meta_number(waba_id=WABA_ID, phone_number_id=PHONE_NUMBER_ID)
 
 
 def status(**overrides) -> dict:
@@ -88,16 +80,7 @@ def webhook(*statuses, messages=None, field="messages", phone_number_id=PHONE_NU
 
 def post(payload, *, secret=SECRET, signature=None):
     body = json.dumps(payload).encode()
-    if signature is None:
-        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {"HTTP_X_HUB_SIGNATURE_256": signature} if signature else {}
-    # The test's transaction never commits: run the drain queued on commit as the real commit would (eagerly).
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return Client().post("/webhooks/meta/", body, content_type="application/json", **headers)
-
-
-def balance(number):
-    return CreditAccount.objects.get(hub=number.waba.hub).balance
+    return signed_post(body, meta_signature(body, secret) if signature is None else signature)
 
 
 def test_signed_sample_debits_the_hub_at_the_cards_rate(number):
@@ -144,11 +127,8 @@ def test_without_an_app_secret_every_post_is_refused(number, settings):
 
 def test_tampered_body_is_refused(number):
     body = json.dumps(webhook(status())).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     tampered = body.replace(b'"marketing"', b'"utility"')
-    response = Client().post(
-        "/webhooks/meta/", tampered, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
-    )
+    response = signed_post(tampered, meta_signature(body, SECRET))
     assert response.status_code == 401
     assert MessageUsage.objects.count() == 0
 
@@ -233,11 +213,7 @@ def test_number_on_another_waba_is_kept_with_the_reason(number):
 
 def test_not_json_is_acknowledged_and_kept(number):
     body = b"not json"
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        response = Client().post(
-            "/webhooks/meta/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature
-        )
+    response = signed_post(body, meta_signature(body, SECRET))
     assert response.status_code == 200
     skip = MetaWebhookSkip.objects.get()
     assert (skip.reason, skip.payload) == ("not a WhatsApp Business Account webhook", "not json")
@@ -367,8 +343,8 @@ def test_onboarding_sets_the_meta_phone_number_id():
 def receive(payload) -> None:
     """A verified webhook stored without its drain running (as when the task is still queued or was lost)."""
     body = json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    Client().post("/webhooks/meta/", body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature)
+    Client().post("/webhooks/meta/", body, content_type="application/json",
+                  HTTP_X_HUB_SIGNATURE_256=meta_signature(body, SECRET))  # fmt: skip
 
 
 def test_the_webhook_is_stored_as_signed_before_any_rating(number):
