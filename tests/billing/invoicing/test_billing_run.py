@@ -20,9 +20,9 @@ from billing.models import (
     LedgerEntry,
     RateCardRate,
 )
-from billing.usage.ingest import usage_record_batch
 from hub.models import LicenseTier, PhoneNumber
 from partners.models import Plan
+from tests.billing.invoicing.helpers import messages
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,24 +39,6 @@ def utc(*args) -> dt.datetime:
 def now(time_machine):
     time_machine.move_to(DEC_1, tick=False)
     return time_machine
-
-
-def messages(number, count: int, sent_at: dt.datetime, prefix: str) -> None:
-    result = usage_record_batch(
-        events=[
-            {
-                "message_id": f"wamid.{prefix}.{n}",
-                "waba_id": number.waba.meta_waba_id,
-                "phone_number": number.e164,
-                "recipient_country": "DE",
-                "category": "marketing",
-                "billable": True,
-                "timestamp": sent_at.isoformat(),
-            }
-            for n in range(count)
-        ]
-    )
-    assert (result.accepted, result.rejected) == (count, [])
 
 
 def funds(hub, amount: str, when: dt.datetime, key: str) -> None:

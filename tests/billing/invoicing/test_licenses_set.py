@@ -8,12 +8,13 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import connection
 
 from billing.invoicing import licenses
 from billing.invoicing.licenses import license_issue
 from billing.models import Invoice, InvoiceLine, InvoiceSequence, PaymentMethod, PaymentMethodKind
 from hub.models import LicenseTier, PhoneNumber
+from tests.billing.invoicing.helpers import written_by_the_other_path
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 OCT, NOV = dt.date(2026, 10, 1), dt.date(2026, 11, 1)
@@ -83,10 +84,6 @@ def books() -> dict:
     }
 
 
-class _RolledBack(Exception):
-    pass
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_set_based_license_invoices_are_exactly_the_drafts_paths(monkeypatch):
@@ -96,14 +93,10 @@ def test_the_set_based_license_invoices_are_exactly_the_drafts_paths(monkeypatch
     assert connection.vendor == "postgresql"
 
     with time_machine.travel(ISSUED_AT, tick=False):
-        try:
-            with transaction.atomic(), monkeypatch.context() as patch:
-                patch.setattr(licenses, "license_issue_rows", licenses.license_issue_drafts)  # rolled back after
-                drafts_path = license_issue(hub_ids=hub_ids, month=NOV, issued_at=ISSUED_AT)
-                expected = books()
-                raise _RolledBack
-        except _RolledBack:
-            pass
+        drafts_path, expected = written_by_the_other_path(  # the drafts path in place of the rows one, rolled back
+            module=licenses, name="license_issue_rows", other=licenses.license_issue_drafts,
+            run=lambda: license_issue(hub_ids=hub_ids, month=NOV, issued_at=ISSUED_AT), books=books,
+        )  # fmt: skip
         assert Invoice.objects.count() == 1  # only the invoiced hub's, issued before
 
         set_based = license_issue(hub_ids=hub_ids, month=NOV, issued_at=ISSUED_AT)

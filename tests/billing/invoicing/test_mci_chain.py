@@ -16,7 +16,7 @@ from billing.audit import ledger_audit
 from billing.ledger import ledger_post
 from billing.models import EntryKind, Invoice, InvoiceKind, LedgerEntry, RateCardRate
 from billing.tasks import billing_day_task
-from billing.usage.ingest import usage_record_batch
+from tests.billing.invoicing.helpers import messages as record
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,21 +40,7 @@ def number():
 def messages(number, count: int, sent_at: dt.datetime, prefix: str) -> None:
     """`count` marketing messages to Germany, recorded a minute after they were sent."""
     with time_machine.travel(sent_at + dt.timedelta(minutes=1), tick=False):
-        result = usage_record_batch(
-            events=[
-                {
-                    "message_id": f"wamid.{prefix}.{n}",
-                    "waba_id": number.waba.meta_waba_id,
-                    "phone_number": number.e164,
-                    "recipient_country": "DE",
-                    "category": "marketing",
-                    "billable": True,
-                    "timestamp": sent_at.isoformat(),
-                }
-                for n in range(count)
-            ]
-        )
-    assert (result.accepted, result.rejected) == (count, [])
+        record(number, count, sent_at, prefix)
 
 
 def post(number, kind: str, amount: str, when: dt.datetime, key: str) -> None:

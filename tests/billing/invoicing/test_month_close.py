@@ -29,7 +29,7 @@ from billing.models import (
     PaymentMethodKind,
     RateCardRate,
 )
-from billing.usage.ingest import usage_record_batch
+from tests.billing.invoicing.helpers import messages
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,24 +86,6 @@ def post(hub, kind: str, amount: str, when: dt.datetime, key: str, memo: str = "
         occurred_at=when,
         memo=memo,
     )
-
-
-def messages(number, count: int, sent_at: dt.datetime, *, prefix: str, billable=True, category="marketing") -> None:
-    result = usage_record_batch(
-        events=[
-            {
-                "message_id": f"wamid.{prefix}.{n}",
-                "waba_id": number.waba.meta_waba_id,
-                "phone_number": number.e164,
-                "recipient_country": "DE",
-                "category": category,
-                "billable": billable,
-                "timestamp": sent_at.isoformat(),
-            }
-            for n in range(count)
-        ]
-    )
-    assert (result.accepted, result.rejected) == (count, [])
 
 
 def lines(invoice: Invoice) -> list[tuple[str, str, Decimal]]:

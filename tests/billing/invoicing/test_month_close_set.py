@@ -29,7 +29,7 @@ from billing.models import (
     PaymentMethodKind,
     RateCardRate,
 )
-from billing.usage.ingest import usage_record_batch
+from tests.billing.invoicing.helpers import messages, written_by_the_other_path
 from tests.factories import ClientFactory, HubFactory, PartnerFactory, PhoneNumberFactory, WabaFactory
 
 SEP, OCT = dt.date(2026, 9, 1), dt.date(2026, 10, 1)
@@ -51,24 +51,6 @@ def rate_cards() -> None:
 def hub_with_number(n: int, *, currency: str = "EUR", **client_fields):
     client = ClientFactory(company_name=f"Company {n}", partner=PartnerFactory(currency=currency), **client_fields)
     return PhoneNumberFactory(waba=WabaFactory(hub=HubFactory(client=client)), e164=f"+49151100000{n:02d}")
-
-
-def messages(number, count: int, sent_at: dt.datetime, prefix: str) -> None:
-    result = usage_record_batch(
-        events=[
-            {
-                "message_id": f"wamid.{prefix}.{i}",
-                "waba_id": number.waba.meta_waba_id,
-                "phone_number": number.e164,
-                "recipient_country": "DE",
-                "category": "marketing",
-                "billable": True,
-                "timestamp": sent_at.isoformat(),
-            }
-            for i in range(count)
-        ]
-    )
-    assert (result.accepted, result.rejected) == (count, [])
 
 
 def post(hub, kind: str, amount: str, when: dt.datetime, key: str, memo: str = "") -> None:
@@ -140,10 +122,6 @@ def books() -> dict:
     }
 
 
-class _RolledBack(Exception):
-    pass
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(
@@ -152,15 +130,10 @@ def test_the_set_based_close_writes_exactly_what_the_per_hub_close_writes(
     hub_ids, hubs = mixed_hubs(time_machine)
     assert connection.vendor == "postgresql"
 
-    try:
-        with transaction.atomic(), monkeypatch.context() as patch:
-            # the per-hub path in place of the set-based one, for this block only; rolled back after
-            patch.setattr(month_close_module, "month_close_chunk", month_close_module.month_close_per_hub)
-            per_hub = month_close(hub_ids=hub_ids, period=OCT, issued_at=ISSUED_AT)
-            expected = books()
-            raise _RolledBack
-    except _RolledBack:
-        pass
+    per_hub, expected = written_by_the_other_path(  # the per-hub path in place of the set-based one, rolled back
+        module=month_close_module, name="month_close_chunk", other=month_close_module.month_close_per_hub,
+        run=lambda: month_close(hub_ids=hub_ids, period=OCT, issued_at=ISSUED_AT), books=books,
+    )  # fmt: skip
     assert Invoice.objects.filter(period_start=OCT).count() == 1  # only the closed hub's, issued before
 
     set_based = month_close(hub_ids=hub_ids, period=OCT, issued_at=ISSUED_AT)
