@@ -10,7 +10,7 @@ from billing.einvoice.seller import seller
 from billing.einvoice.tax_cases import invoice_tax_case
 from billing.markets import COUNTRY_NAMES
 from billing.models import CreditNote
-from billing.pdf import date_format, money_format, xhtml_pdf
+from billing.pdf import date_format, invoice_default_css, money_format, xhtml_pdf
 
 
 def credit_note_pdf_context(credit_note: CreditNote) -> dict:
@@ -42,4 +42,5 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
 
 def credit_note_pdf_render(*, credit_note: CreditNote) -> bytes:
     html = render_to_string("pdf/credit_note.html", credit_note_pdf_context(credit_note))
-    return einvoice_embed(xhtml_pdf(html=html, number=credit_note.number), credit_note=credit_note)
+    pdf = xhtml_pdf(html=html, number=credit_note.number, default_css=invoice_default_css())  # the invoice's styles
+    return einvoice_embed(pdf, credit_note=credit_note)
