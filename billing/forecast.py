@@ -152,7 +152,7 @@ def forecast_compute(
 def _renewal_until_month_end(account: CreditAccount, rate: Decimal, today: dt.date) -> Decimal:
     """Spend `rate` a day from today through the month's last day, topping up as the automatic top-up would
     (below the threshold: the set amount, or enough to reach the threshold from below zero)."""
-    month_end = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    month_end = clock.next_month(today) - dt.timedelta(days=1)
     probe = CreditAccount(
         balance=account.balance, auto_renew=True, auto_renew_threshold=account.auto_renew_threshold,
         auto_renew_amount=account.auto_renew_amount,

@@ -11,8 +11,10 @@ from django.db.models import Count, DecimalField, Q, QuerySet, Sum
 
 from billing.models import Category, MessageUsage, MetaPricingPoint, UsageReconciliation
 from billing.money import micros
+from core import clock
 from hub.models import Hub
 
+CATEGORY_LABELS = dict(Category.choices)  # lazy labels: shown in the language of the page
 DAY_REACH = dt.timedelta(days=1)  # a day in any WABA's time zone lies within a day of the same UTC date
 
 
@@ -30,7 +32,7 @@ class BreakdownRow:
 
     @property
     def category_label(self) -> str:
-        return dict(Category.choices).get(self.category, self.category)
+        return CATEGORY_LABELS.get(self.category, self.category)
 
     @property
     def difference(self) -> Decimal:
@@ -52,14 +54,10 @@ def reconciliation_month(raw: str | None, *, default: dt.date) -> dt.date:
         return default
 
 
-def month_after(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
 def month_reconciliations(*, month: dt.date) -> QuerySet[UsageReconciliation]:
     """Every WABA day of the month reconciled with Meta, newest day first (staff report)."""
     return (
-        UsageReconciliation.objects.filter(day__gte=month, day__lt=month_after(month))
+        UsageReconciliation.objects.filter(day__gte=month, day__lt=clock.next_month(month))
         .select_related("waba__hub")
         .order_by("-day", "waba__meta_waba_id")
     )
@@ -67,7 +65,7 @@ def month_reconciliations(*, month: dt.date) -> QuerySet[UsageReconciliation]:
 
 def hub_reconciliations(*, hub: Hub, month: dt.date) -> list[ReconciledDay]:
     """The hub's WABA days of the month reconciled with Meta, with their breakdown (the client's Funds page)."""
-    rows = UsageReconciliation.objects.filter(waba__hub=hub, day__gte=month, day__lt=month_after(month))
+    rows = UsageReconciliation.objects.filter(waba__hub=hub, day__gte=month, day__lt=clock.next_month(month))
     return reconciled_days(list(rows.select_related("waba").order_by("day", "waba__meta_waba_id")))
 
 
