@@ -6,9 +6,11 @@ Measures, with a load generator on the same machine:
      Target (issue 14) >= 5,000 req/s with p99 < 5 ms; `--server granian` is the faster WSGI server.
   2. POST /api/v1/usage-events in batches of 1,000 from 2 concurrent senders: events per second (Python threads
      with keep-alive connections, bodies encoded beforehand; they only wait on the server). Target >= 10,000 ev/s.
-  3. POST /webhooks/meta/: Meta's signed webhooks (one status each, as Meta mostly sends them) from 8 concurrent
-     senders (--meta-senders), drained by a real Celery worker (one process, solo pool) from the Redis broker:
-     webhooks accepted per second, and statuses rated per second from the first POST until the inbox is empty.
+  3. POST /webhooks/meta/: Meta's signed webhooks (one status each, as Meta mostly sends them, each a distinct
+     wamid), every one sent once by wrk over 16 keep-alive connections (--meta-senders), drained by a real Celery
+     worker (one process, solo pool; --meta-drainers N: a prefork pool of N) from the Redis broker: webhooks
+     accepted per second (first to last stored, from the inbox's receive times), and statuses rated per second
+     from wrk's start until the inbox is empty.
      Target (issue 12): at least the usage-events figure above.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/5 \
@@ -27,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -235,12 +238,14 @@ def get_json(port: int, path: str, key: str) -> tuple[int, dict]:
     return response.status, body
 
 
-def wrk_run(*, port: int, script: str, duration: int, connections: int, threads: int) -> dict:
+def wrk_run(*, port: int, script: str, duration: int, connections: int, threads: int, until=None) -> dict:
+    """wrk's figures for `duration` seconds, or until `until()` is true (polled; then wrk is interrupted, and
+    prints its figures for the time it ran: wrk's main thread sleeps the whole duration even when its threads
+    stopped)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        output = subprocess.run(
-            [
+        command = [
                 "wrk",
                 f"-t{threads}",
                 f"-c{connections}",
@@ -251,11 +256,15 @@ def wrk_run(*, port: int, script: str, duration: int, connections: int, threads:
                 "-s",
                 handle.name,
                 f"http://127.0.0.1:{port}",
-            ],  # fmt: skip
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        ]  # fmt: skip
+        if until is None:
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        else:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+            while process.poll() is None and not until():
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            output = process.communicate(timeout=30)[0]
     finally:
         os.unlink(handle.name)
     figures = {"raw": output, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
@@ -278,6 +287,24 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = stat.read().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds([pid]) for pid in pids}
+
+
+def pids_of(*, parent: int) -> list[int]:
+    command = ["pgrep", "-P", str(parent)]
+    return [int(pid) for pid in subprocess.run(command, capture_output=True, text=True, check=False).stdout.split()]
+
+
+def backends_of(database: str) -> list[int]:
+    """The PostgreSQL backends connected to the bench's database (not other users of the same server)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        return [pid for (pid,) in cursor.fetchall()]
 
 
 def redis_cpu_seconds(url: str) -> float:
@@ -381,22 +408,51 @@ META_SECRET = "bench-app-secret"  # noqa: S105 -- the bench signs its own webhoo
 META_DRAIN_KEY = ":1:meta-webhooks:drain-queued"
 
 
-def post_webhooks(port: int, bodies: list[tuple[bytes, str]], results: list) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    for body, signature in bodies:
-        conn.request("POST", "/webhooks/meta/", body=body,
-                     headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})  # fmt: skip
-        response = conn.getresponse()
-        answer = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{response.status}: {answer[:200]!r}")
-        results.append(1)
-    conn.close()
+META_VERIFY_TOKEN = "bench-verify-token"  # noqa: S105 -- wrk's requests after the last webhook ask the GET check
+META_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local signatures = {%(signatures)s}
+local requests, sent, answered, tail, primed = {}, 0, 0, nil, false
+init = function(args)
+  for k = 1, #bodies do
+    requests[k] = wrk.format("POST", "/webhooks/meta/",
+      {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[k]}, bodies[k])
+  end
+  bodies, signatures = nil, nil
+  tail = wrk.format("GET", "/webhooks/meta/?hub.mode=subscribe&hub.verify_token=%(token)s&hub.challenge=1")
+end
+request = function()
+  -- wrk calls request() once before it connects, to count pipelined requests, and drops the answer: that first
+  -- call gets the GET (a run that sends it costs one echo), so every webhook goes out.
+  if not primed then primed = true; return tail end
+  sent = sent + 1
+  if sent <= #requests then return requests[sent] end
+  return tail
+end
+response = function(status, headers, body)
+  if string.sub(body, 1, 1) == "{" then answered = answered + 1 end  -- a webhook's answer, not the GET's echo
+  if answered >= #requests then wrk.thread:stop() end
+end
+"""
+
+
+def meta_wrk_script(bodies: list[tuple[bytes, str]]) -> str:
+    """wrk sends every signed webhook once, in order over its connections, then stops: Lua long strings hold the
+    bodies as signed (each a distinct wamid), formatted into requests before the clock starts."""
+    for body, _signature in bodies:
+        if b"]==]" in body:
+            raise ValueError("a body closes the Lua long string")
+    return META_WRK_SCRIPT % {
+        "bodies": ",".join(f"[==[{body.decode()}]==]" for body, _signature in bodies),
+        "signatures": ",".join(f'"{signature}"' for _body, signature in bodies),
+        "token": META_VERIFY_TOKEN,
+    }
 
 
 @contextlib.contextmanager
-def celery_worker(*, database_url: str, cache_url: str):
-    """One Celery worker (solo pool: one process, one task at a time) on the bench's database and broker."""
+def celery_worker(*, database_url: str, cache_url: str, concurrency: int = 1):
+    """A Celery worker on the bench's database and broker: solo pool (one process, one task at a time), or a
+    prefork pool of `concurrency` processes (concurrent drains share the inbox: SKIP LOCKED)."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -407,8 +463,9 @@ def celery_worker(*, database_url: str, cache_url: str):
         "REDIS_URL": cache_url,
         "PYTHONPATH": str(ROOT),
     }
+    pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
     worker = subprocess.Popen(
-        [str(ROOT / ".venv/bin/celery"), "-A", "config.celery_app", "worker", "--pool", "solo", "--loglevel",
+        [str(ROOT / ".venv/bin/celery"), "-A", "config.celery_app", "worker", *pool, "--loglevel",
          "warning", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -419,10 +476,17 @@ def celery_worker(*, database_url: str, cache_url: str):
         worker.wait(timeout=30)
 
 
-def meta_webhooks_load(*, port: int, args, usage_rate: float | None) -> None:
-    """Signed webhooks POSTed at the real server, drained by a real worker: accepted/s and statuses rated/s."""
+def stored_since(first_id: int) -> int:
+    from billing.models import MetaWebhookInbox
+
+    return MetaWebhookInbox.objects.filter(id__gte=first_id).count()
+
+
+def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> None:
+    """Signed webhooks POSTed at the real server by wrk, drained by a real worker: accepted/s and statuses rated/s."""
     import redis
     from django.db import connection
+    from django.db.models import Count, Max, Min
 
     from bench.meta_webhooks import webhook_bodies
     from billing.models import MessageUsage, MetaWebhookInbox
@@ -434,41 +498,70 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None) -> None:
     numbers = list(PhoneNumber.objects.values_list("waba__meta_waba_id", "meta_phone_number_id"))
     # Meta's timestamps are Unix seconds in November 2026; the server's clock is the real one.
     bodies = list(webhook_bodies(numbers, args.meta_statuses, args.meta_per_webhook, offset=50_000_000))
+    script = meta_wrk_script(bodies)
     before = MessageUsage.objects.count()
+    first_id = (MetaWebhookInbox.objects.aggregate(last=Max("id"))["last"] or 0) + 1
     connection.close()
-    with celery_worker(database_url=os.environ["DATABASE_URL"], cache_url=args.cache_url):
+    with celery_worker(database_url=os.environ["DATABASE_URL"], cache_url=args.cache_url,
+                       concurrency=args.meta_drainers) as drainer:  # fmt: skip
         time.sleep(3)  # the worker connects to the broker
-        results: list = []
-        senders = [threading.Thread(target=post_webhooks, args=(port, bodies[i::args.meta_senders], results))
-                   for i in range(args.meta_senders)]  # fmt: skip
+        groups = {
+            "server": [server.pid, *pids_of(parent=server.pid)],
+            "drain": [drainer.pid, *pids_of(parent=drainer.pid)],
+        }
+        cpu_before = {group: process_cpu(pids) for group, pids in groups.items()}
+        cpu_before["postgres"] = process_cpu(backends_of(connection.settings_dict["NAME"]))
+        wrk_before = children_cpu_seconds()
         started = time.perf_counter()
-        for sender in senders:
-            sender.start()
-        for sender in senders:
-            sender.join()
+        result = wrk_run(port=port, script=script, duration=300, connections=args.meta_senders, threads=1,
+                         until=lambda: stored_since(first_id) >= len(bodies))  # fmt: skip
         posted = time.perf_counter() - started
-        if len(results) != len(bodies):
-            sys.exit("a webhook sender failed; see above")
+        wrk_cpu = children_cpu_seconds() - wrk_before
         deadline = time.monotonic() + 600
         while MetaWebhookInbox.objects.filter(processed_at__isnull=True).exists():
             if time.monotonic() > deadline:
                 sys.exit("the worker did not drain the inbox within 10 minutes")
             time.sleep(0.05)
         rated_in = time.perf_counter() - started
+        groups["postgres"] = backends_of(connection.settings_dict["NAME"])
+        cpu = {
+            group: sum(cpu_seconds([pid]) - cpu_before[group].get(pid, 0.0) for pid in pids)
+            for group, pids in groups.items()
+        }
+        cpu["wrk"] = wrk_cpu
+    stored = MetaWebhookInbox.objects.filter(id__gte=first_id).aggregate(
+        first=Min("received_at"),
+        last=Max("received_at"),
+        count=Count("id"),
+        commits=Count("received_at", distinct=True),  # a group commit stores its webhooks with one receive time
+    )
+    if stored["count"] != len(bodies) or result["errors"]:
+        sys.exit(f"{stored['count']:,} webhooks stored of {len(bodies):,} sent; {result['errors']} non-2xx answers")
+    accepted_in = (stored["last"] - stored["first"]).total_seconds()
     rated = MessageUsage.objects.count() - before
     rate = args.meta_statuses / rated_in
-    comparison = (
-        f"   usage-events above: {usage_rate:,.0f} events/s: {'OK' if rate >= usage_rate else 'MISSED'}"
-        if usage_rate
-        else ""
-    )
+    accepted = len(bodies) / accepted_in
+    accepted_statuses = args.meta_statuses / accepted_in
+
+    def comparison(statuses_per_second: float) -> str:
+        if not usage_rate:
+            return ""
+        verdict = "OK" if statuses_per_second >= usage_rate else "MISSED"
+        return f" ({verdict} against usage-events {usage_rate:,.0f} events/s)"
+
+    split = ", ".join(f"{group} {seconds / args.meta_statuses * 1e6:.0f} us" for group, seconds in cpu.items())
     print(
-        f"meta webhooks ({len(bodies):,} signed webhooks of {args.meta_per_webhook} status(es), "
-        f"{args.meta_senders} concurrent senders; "
-        "1 Celery worker, "
-        f"solo pool, draining):\n"
-        f"  {len(bodies) / posted:>9,.0f} webhooks accepted/s ({posted:.2f} s)   {rate:>9,.0f} statuses rated/s "
-        f"end to end ({rated:,} usage rows; inbox empty {rated_in - posted:.2f} s after the last POST){comparison}"
+        f"meta webhooks ({len(bodies):,} signed webhooks of {args.meta_per_webhook} status(es), each sent once by wrk "
+        f"over {args.meta_senders} keep-alive connections; {args.meta_drainers} Celery worker process(es) draining):\n"
+        f"  {accepted:>9,.0f} webhooks accepted/s, first to last stored ({accepted_in:.2f} s; wrk "
+        f"{result['rps']:,.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms; {stored['commits']:,} "
+        f"INSERT commits, {len(bodies) / stored['commits']:.1f} webhooks each)"
+        f"{comparison(accepted_statuses)}\n"
+        f"  {rate:>9,.0f} statuses rated/s end to end ({rated:,} usage rows; inbox empty {rated_in - posted:.2f} s "
+        f"after wrk stopped){comparison(rate)}\n"
+        f"  CPU per status: {split}"
+        f" (the server's part is until wrk stopped, the others' until the inbox was empty; postgres: the backends on "
+        "the bench database)"
     )
     redis.Redis.from_url(args.cache_url).delete(META_DRAIN_KEY)
 
@@ -495,10 +588,10 @@ def main() -> None:
     parser.add_argument("--meta-statuses", type=int, default=20_000, help="Meta webhooks to post (1 status each)")
     parser.add_argument("--meta-per-webhook", type=int, default=1, help="statuses per Meta webhook")
     parser.add_argument(
-        "--meta-senders", type=int, default=8,
-        help="concurrent webhook connections (Meta delivers in parallel; each webhook is one commit, so concurrent "
-        "ones share the WAL flush)",
+        "--meta-senders", type=int, default=16,
+        help="wrk connections posting webhooks (Meta delivers in parallel; concurrent webhooks share a commit)",
     )  # fmt: skip
+    parser.add_argument("--meta-drainers", type=int, default=1, help="Celery worker processes draining the inbox")
     parser.add_argument(
         "--skip", choices=["send-permission", "usage-events", "meta-webhooks"], action="append", default=[]
     )
@@ -510,6 +603,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("The load generator is wrk: apt-get install -y wrk")
     os.environ.setdefault("META_APP_SECRET", META_SECRET)  # the server (and the worker) check the bench's signatures
+    os.environ.setdefault("META_VERIFY_TOKEN", META_VERIFY_TOKEN)
     db_name = bench_django(DB_NAME)
     database_url = os.environ["DATABASE_URL"]
     from config.celery_app import app
@@ -542,7 +636,7 @@ def main() -> None:
                 if "usage-events" not in args.skip:
                     usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
                 if "meta-webhooks" not in args.skip:
-                    meta_webhooks_load(port=port, args=args, usage_rate=usage_rate)
+                    meta_webhooks_load(port=port, args=args, usage_rate=usage_rate, server=server)
         finally:
             forget_cache_keys(cache_url)
             drop_database(database_url, db_name)

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -33,6 +33,7 @@ from hub.models import PhoneNumber
 
 SIGNATURE_PREFIX = "sha256="
 FREE_TYPES = frozenset({PricingType.FREE_CUSTOMER_SERVICE, PricingType.FREE_ENTRY_POINT})
+PRICING_TYPES = frozenset(PricingType.values)  # PricingType.values rebuilds a list on every access
 NEVER_CHARGED_STATUSES = frozenset({"failed"})
 # Statuses rated per drain: one usage batch (one ledger entry per hub) for a burst of webhooks, small enough to keep
 # the hubs' balance locks short. A single webhook carrying more is still drained whole, alone.
@@ -50,11 +51,13 @@ class MetaWebhookResult:
     skipped: int = 0
 
 
+# JSON objects are dicts (orjson, json): `isinstance(x, dict)` is checked in C, `Mapping` through the ABC machinery,
+# several times per status.
 @dataclass(frozen=True)
 class _Status:
     waba_id: str
     phone_number_id: str
-    raw: Mapping
+    raw: dict
 
 
 def meta_signature_valid(*, body: bytes, header: str | None) -> bool:
@@ -195,7 +198,7 @@ def _where(status: _Status) -> dict:
 
 def _statuses(payload: object, skip) -> Iterator[_Status]:
     """The status notifications of a webhook; every other part goes to `skip` with the reason."""
-    if not isinstance(payload, Mapping) or payload.get("object") != "whatsapp_business_account":
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         skip("not a WhatsApp Business Account webhook", payload if isinstance(payload, dict | list) else str(payload))
         return
     entries = payload.get("entry")
@@ -203,8 +206,8 @@ def _statuses(payload: object, skip) -> Iterator[_Status]:
         skip("webhook without entries", payload)
         return
     for entry in entries:
-        waba_id = str(entry.get("id") or "") if isinstance(entry, Mapping) else ""
-        changes = entry.get("changes") if isinstance(entry, Mapping) else None
+        waba_id = str(entry.get("id") or "") if isinstance(entry, dict) else ""
+        changes = entry.get("changes") if isinstance(entry, dict) else None
         if not isinstance(changes, list):
             skip("entry without changes", entry, waba_id=waba_id)
             continue
@@ -213,15 +216,15 @@ def _statuses(payload: object, skip) -> Iterator[_Status]:
 
 
 def _change_statuses(change: object, waba_id: str, skip) -> Iterator[_Status]:
-    if not isinstance(change, Mapping):
+    if not isinstance(change, dict):
         skip("change is not an object", change, waba_id=waba_id)
         return
     field_name = str(change.get("field") or "")
     value = change.get("value")
-    if field_name != "messages" or not isinstance(value, Mapping):
+    if field_name != "messages" or not isinstance(value, dict):
         skip(f"field {field_name!r} carries no message pricing", dict(change), waba_id=waba_id, field_name=field_name)
         return
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), Mapping) else {}
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
     phone_number_id = str(metadata.get("phone_number_id") or "")
     messages = value.get("messages")
     if messages:
@@ -238,7 +241,7 @@ def _change_statuses(change: object, waba_id: str, skip) -> Iterator[_Status]:
         skip("statuses is not a list", dict(value), waba_id=waba_id, phone_number_id=phone_number_id)
         return
     for status in statuses:
-        if isinstance(status, Mapping):
+        if isinstance(status, dict):
             yield _Status(waba_id, phone_number_id, status)
         else:
             skip("status is not an object", status, waba_id=waba_id, phone_number_id=phone_number_id)
@@ -261,7 +264,7 @@ def _event(status: _Status, numbers: dict[str, str], now: dt.datetime) -> UsageE
     pricing = raw.get("pricing")
     if not pricing or raw.get("status") in NEVER_CHARGED_STATUSES:
         return None
-    if not isinstance(pricing, Mapping):
+    if not isinstance(pricing, dict):
         return "pricing is not an object"
     message_id = raw.get("id")
     if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128:
@@ -285,7 +288,7 @@ def _event(status: _Status, numbers: dict[str, str], now: dt.datetime) -> UsageE
         # Older webhooks carry only the deprecated `billable` flag.
         billable = pricing.get("billable") is not False
         pricing_type = PricingType.REGULAR if billable else PricingType.FREE_CUSTOMER_SERVICE
-    if pricing_type not in PricingType.values:
+    if pricing_type not in PRICING_TYPES:
         return f"unknown pricing type {pricing_type!r}: not rated until it is known whether Meta charges it"
     sent_at = _sent_at(raw.get("timestamp"))
     if sent_at is None:
@@ -306,7 +309,7 @@ def _event(status: _Status, numbers: dict[str, str], now: dt.datetime) -> UsageE
     )
 
 
-def _recipient_country(raw: Mapping) -> str | None:
+def _recipient_country(raw: dict) -> str | None:
     """ISO country of the recipient's number; "" for a recipient Meta names only by a business-scoped user id
     (rated at the rest-of-world market, flagged estimated); None when the number has no known country."""
     recipient = str(raw.get("recipient_id") or "").strip()

@@ -6,17 +6,19 @@ committed transactions: the fast path writes on a connection of its own, as in p
 
 import io
 import json
+import threading
+import time
 from decimal import Decimal
 from wsgiref.util import setup_testing_defaults
 
 import pytest
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import connection
+from django.db import connection, connections
 
 from billing.models import CreditAccount, LedgerEntry, MessageUsage, MetaWebhookInbox
 from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY
-from billing.webhooks_meta import MetaWebhookFastPath
+from billing.webhooks_meta import DrainNotifier, MetaWebhookFastPath
 from tests.billing.usage.meta import meta_signature
 from tests.billing.usage.test_meta_webhooks import SECRET, number, setup, status, webhook  # noqa: F401 (fixtures)
 
@@ -147,3 +149,112 @@ def test_on_a_database_other_than_postgresql_every_webhook_goes_to_the_view(monk
 
     assert (answer["status"], json.loads(answer["body"])) == (200, {"received": MetaWebhookInbox.objects.get().pk})
     assert django.paths == [("POST", "/webhooks/meta/")]
+
+
+class HeldFirstWrite(MetaWebhookFastPath):
+    """The fast path with its first group's write held until the test lets it go, and every group's size noted:
+    webhooks arriving meanwhile must gather into the next group (one INSERT, one commit)."""
+
+    def __init__(self, application):
+        super().__init__(application, drain_interval=0)  # every group queues its drain at once, in its thread
+        self.groups, self.holding, self.release = [], threading.Event(), threading.Event()
+        write = self.writer.write
+
+        def held_write(bodies):
+            self.groups.append(len(bodies))
+            if len(self.groups) == 1:
+                self.holding.set()
+                assert self.release.wait(30)
+            return write(bodies)
+
+        self.writer.write = held_write
+
+
+def post_together(fast, bodies, *, while_first_is_held=lambda: None):
+    """The first webhook's write is held; the others arrive meanwhile; then the write goes on. Each answer."""
+    answers = [None] * len(bodies)
+
+    def post(n):
+        try:
+            answers[n] = call(fast, body=bodies[n][0], signature=bodies[n][1])
+        finally:
+            connections.close_all()  # this thread's Django connection (the view, the eager drain)
+
+    first = threading.Thread(target=post, args=(0,))
+    first.start()
+    assert fast.holding.wait(30)
+    others = [threading.Thread(target=post, args=(n,)) for n in range(1, len(bodies))]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(fast.writer.group.bodies) < len(bodies) - 1 and time.monotonic() < deadline:
+        time.sleep(0.005)  # every other webhook has joined the waiting group
+    while_first_is_held()
+    fast.release.set()
+    for thread in (first, *others):
+        thread.join(30)
+    return answers
+
+
+def test_webhooks_arriving_during_a_commit_share_the_next_one_and_each_gets_its_own_row(number):  # noqa: F811
+    django = Django()
+    fast = HeldFirstWrite(django)
+    bodies = [signed(webhook(status(id=f"wamid.group-{n:02d}"))) for n in range(25)]
+
+    answers = post_together(fast, bodies)
+    fast.forget_connection()
+
+    assert fast.groups == [1, 24]  # two INSERTs and two commits for 25 webhooks
+    assert django.paths == []
+    rows = dict(MetaWebhookInbox.objects.values_list("pk", "body"))
+    assert len(rows) == 25
+    for (body, _), answer in zip(bodies, answers, strict=True):
+        assert answer["status"] == 200
+        assert bytes(rows[json.loads(answer["body"])["received"]]) == body  # its own row, not a neighbour's
+    assert MessageUsage.objects.count() == 25
+    assert CreditAccount.objects.get(hub=number.waba.hub).balance == Decimal("-0.630000")
+
+
+def test_when_a_groups_write_fails_every_webhook_in_it_is_djangos_and_none_is_lost(number):  # noqa: F811
+    django = Django()
+    fast = HeldFirstWrite(django)
+    bodies = [signed(webhook(status(id=f"wamid.lost-{n}"))) for n in range(6)]
+    fast.connection()  # the connection the held write will find dead
+
+    def server_drops_the_connection():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [fast.connection().info.backend_pid])
+
+    answers = post_together(fast, bodies, while_first_is_held=server_drops_the_connection)
+    later, later_signature = signed(webhook(status(id="wamid.lost-after")))
+    after = call(fast, body=later, signature=later_signature)
+    fast.forget_connection()
+
+    assert [answer["status"] for answer in answers] == [200] * 6
+    assert fast.groups[0] == 1 and sum(fast.groups[1:]) == 6  # the dead connection failed the first group only
+    assert django.paths == [("POST", "/webhooks/meta/")]  # the first webhook: Django stored it
+    assert after["status"] == 200
+    assert sorted(bytes(b) for b in MetaWebhookInbox.objects.values_list("body", flat=True)) == sorted(
+        [body for body, _ in bodies] + [later]
+    )
+    assert MessageUsage.objects.count() == 7
+
+
+def test_the_drain_is_queued_at_once_then_at_most_once_per_interval_and_always_after_the_last_webhook():
+    calls: list[float] = []
+    notifier = DrainNotifier(lambda: calls.append(time.monotonic()), interval=0.2)
+    notifier.poke()  # a quiet spell: at once
+    assert len(calls) == 1
+    pokes = []
+    for _ in range(50):  # a burst within the interval: one call for all, at its end
+        notifier.poke()
+        pokes.append(time.monotonic())
+    assert len(calls) == 1
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(calls) == 2
+    assert calls[1] >= pokes[-1]  # after the burst's last webhook
+    assert calls[1] - calls[0] >= 0.19  # not sooner than the interval
+    time.sleep(0.3)
+    assert len(calls) == 2  # nothing more without webhooks
