@@ -27,7 +27,7 @@ from billing.models import (
     RestrictionReason,
 )
 from billing.send_permission import send_permission_forget
-from billing.send_permission_stream import send_permission_publish
+from billing.send_permission_stream import send_permission_publish, send_permission_unpublished_mark
 from billing.sql import one_of
 from core import clock
 
@@ -154,14 +154,15 @@ def _announce(changes: RestrictionChanges) -> None:
     """Tell whoever caches the answer to "may this hub send?" that it changed, once the transaction commits."""
     hub_ids = {r.hub_id for r in changes.started + changes.lifted if r.hub_id}
     if hub_ids:
+        send_permission_unpublished_mark(hub_ids=hub_ids)  # in this transaction: kept exactly if it commits
         transaction.on_commit(lambda: _announce_committed(hub_ids))
 
 
 def _announce_committed(hub_ids: set[int]) -> None:
     send_permission_forget(hub_ids=hub_ids)
     # After the cache is cleared, so a platform that reads the change and asks directly gets the new answer. The
-    # money event has committed: a Redis outage is logged, not raised into its caller (the platform's next
-    # snapshot, GET /api/v1/send-permissions, is always right).
+    # money event has committed: a Redis outage is logged, not raised into its caller; the hubs stay marked
+    # unpublished and beat's sweep publishes them (and the platform's next snapshot is always right).
     try:
         send_permission_publish(hub_ids=hub_ids)
     except (RedisError, DatabaseError):

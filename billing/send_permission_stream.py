@@ -14,6 +14,11 @@ billing.outbound_webhooks in the same short transaction, after the entries got t
 in sequence order per hub and go out in that order (a platform endpoint is delivered in order, with its retries and
 delivery log). Nothing is published for a change whose transaction rolled back: this runs on its commit only.
 
+No change is lost between its commit and its publication: the change's transaction marks the hub unpublished
+(SendPermissionUnpublished, a version per change), the publication removes the mark at the version it read after
+its locks, in its own transaction, and only once the stream has the entries; a publisher that died or met a Redis
+outage leaves the mark, and `send_permission_unpublished_sweep` (beat, every minute) publishes those hubs.
+
 `send_permission_changes(since=SEQ)` serves GET /api/v1/send-permissions: the entries after SEQ, or the full
 snapshot (every blocked hub) when SEQ is absent or older than the stream still holds (it is trimmed to
 STREAM_MAXLEN entries).
@@ -22,6 +27,7 @@ STREAM_MAXLEN entries).
 import datetime as dt
 import json
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,8 +35,9 @@ import redis
 from django.conf import settings
 from django.db import connection, transaction
 
-from billing.models import Blocks, Restriction, WebhookEndpoint
+from billing.models import Blocks, Restriction, SendPermissionUnpublished, WebhookEndpoint
 from billing.outbound_webhooks import WebhookUrlError, platform_endpoint, webhook_event_series_publish
+from core import clock
 from hub.models import Hub
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,8 @@ def send_permission_publish(*, hub_ids: Iterable[int]) -> list[int]:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_CLASS, hub_pk])
             cursor.execute("SELECT now()")
             (now,) = cursor.fetchone()
+        # The marks as of now (after the locks): the answers below are read after these changes committed.
+        marks = list(SendPermissionUnpublished.objects.filter(hub_id__in=hub_pks).values_list("hub_id", "version"))
         public_ids = dict(Hub.objects.filter(pk__in=hub_pks).values_list("pk", "hub_id"))
         answers = _answers(hub_pks)
         endpoint = _webhook_endpoint()
@@ -112,7 +121,56 @@ def send_permission_publish(*, hub_ids: Iterable[int]) -> list[int]:
                 for hub_pk, seq in zip(hub_pks, seqs, strict=True)
             ]  # fmt: skip
             webhook_event_series_publish(endpoint=endpoint, event_type=WEBHOOK_EVENT, payloads=payloads)
+        if marks:
+            # Published: remove the marks read above. A mark whose change committed since has another version and
+            # stays; one an uncommitted change holds is skipped, not waited for (that change has its own
+            # publication coming, and waiting could deadlock with it): it stays too.
+            published = (
+                SendPermissionUnpublished.objects.filter(
+                    hub_id__in=[hub for hub, _ in marks], version__in=[version for _, version in marks]
+                )
+                .select_for_update(skip_locked=True)
+                .values_list("hub_id", flat=True)
+            )
+            SendPermissionUnpublished.objects.filter(hub_id__in=list(published)).delete()
     return seqs
+
+
+def send_permission_unpublished_mark(*, hub_ids: Iterable[int]) -> None:
+    """In the transaction that changes these hubs' send permission: mark them unpublished, with a new version
+    (random: two changes never share one), so the change reaches the stream even if its on-commit publication
+    never runs. One upsert; a concurrent change of the same hub waits for this one's commit, then sets its own.
+    Nothing without a stream (no REDIS_URL: `make run`)."""
+    if stream_client() is None:
+        return
+    now = clock.now()
+    SendPermissionUnpublished.objects.bulk_create(
+        [
+            SendPermissionUnpublished(hub_id=pk, version=secrets.randbits(62), changed_at=now)
+            for pk in sorted(set(hub_ids))
+        ],
+        update_conflicts=True,
+        unique_fields=["hub"],
+        update_fields=["version", "changed_at"],
+    )
+
+
+UNPUBLISHED_GRACE = dt.timedelta(seconds=30)  # the on-commit publication's own time to run
+
+
+def send_permission_unpublished_sweep(*, grace: dt.timedelta = UNPUBLISHED_GRACE) -> int:
+    """Beat, every minute: publish the hubs whose change committed more than `grace` ago and is still not on the
+    stream (a publisher died, Redis was down); the number of hubs published."""
+    if stream_client() is None:
+        return 0
+    stale = list(
+        SendPermissionUnpublished.objects.filter(changed_at__lt=clock.now() - grace)
+        .order_by("hub_id")
+        .values_list("hub_id", flat=True)[:PAGE_MAX]
+    )
+    if stale:
+        send_permission_publish(hub_ids=stale)
+    return len(stale)
 
 
 def _webhook_endpoint() -> WebhookEndpoint | None:

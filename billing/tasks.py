@@ -305,6 +305,15 @@ def meta_webhooks_drain_task() -> int:
     return drained
 
 
+@shared_task(name="billing.send_permission_sweep", time_limit=5 * 60)
+def send_permission_sweep_task() -> int:
+    """Every minute: hubs whose send-permission change committed but never reached the stream (the publishing
+    process died, Redis was down) are published now."""
+    from billing.send_permission_stream import send_permission_unpublished_sweep
+
+    return send_permission_unpublished_sweep()
+
+
 @shared_task(name="billing.partner_risk_digest", time_limit=30 * 60)
 def partner_risk_digest_task() -> int:
     """Mondays: each partner user who has not opted out gets the list of its clients at risk."""

@@ -46,3 +46,9 @@ BEAT_SCHEDULE |= {
 BEAT_SCHEDULE |= {
     "meta-webhooks-sweep": {"task": "billing.meta_webhooks_drain", "schedule": crontab(minute="*")},
 }
+
+# A send-permission change reaches the platform's stream on its commit; this publishes what a dead process or a
+# Redis outage left unpublished (billing.send_permission_stream).
+BEAT_SCHEDULE |= {
+    "send-permission-sweep": {"task": "billing.send_permission_sweep", "schedule": crontab(minute="*")},
+}

@@ -39,7 +39,13 @@ from billing.models.payments import (
     StripeEvent,
     StripeEventStatus,
 )
-from billing.models.restrictions import BLOCKS_OF, Blocks, Restriction, RestrictionReason
+from billing.models.restrictions import (
+    BLOCKS_OF,
+    Blocks,
+    Restriction,
+    RestrictionReason,
+    SendPermissionUnpublished,
+)
 from billing.models.staff import StaffAction, StaffActionKind
 from billing.models.usage import (
     CATEGORY_NAME,
@@ -61,7 +67,8 @@ __all__ = [
     "AMOUNT", "INVOICE_SUM", "MONEY2", "NEGATIVE_KINDS", "POSITIVE_KINDS", "AuditRun", "CreditAccount", "CreditNote",
     "EntryKind", "Invoice", "InvoiceKind", "InvoiceLine", "InvoiceSequence", "InvoiceStatus", "LedgerEntry",
     "PaymentMethod", "PaymentMethodKind", "UsageReconciliation", "ExchangeRate", "BLOCKS_OF", "Blocks", "Restriction",
-    "RestrictionReason", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES", "AttemptPurpose", "AttemptStatus",
+    "RestrictionReason", "SendPermissionUnpublished", "OPEN_ATTEMPT_STATUSES", "PAYMENT_CURRENCIES",
+    "AttemptPurpose", "AttemptStatus",
     "InvoiceDunning", "PaymentAttempt", "PaymentRefund", "RefundSource", "RefundStatus", "StripeCustomer",
     "StripeEvent", "StripeEventStatus", "StaffAction", "StaffActionKind", "Category", "MessageUsage", "RateCardRate",
     "CardExpiryReminder", "DeliveryStatus", "WebhookDelivery", "WebhookEndpoint",

@@ -76,3 +76,18 @@ class Restriction(models.Model):
     @property
     def active(self) -> bool:
         return self.lifted_at is None
+
+
+class SendPermissionUnpublished(models.Model):
+    """A hub whose send permission changed and whose new answer may not be on the platform's stream yet: written
+    in the change's own transaction (so it exists exactly when the change committed), removed by the publication
+    that read the answer after it (billing.send_permission_stream), at the same `version`. A process that dies
+    between the commit and the publication, or a Redis outage then, leaves the row, and beat's sweep publishes
+    the hub's current answer (entries are whole answers: publishing twice is harmless)."""
+
+    hub = models.OneToOneField("hub.Hub", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField()  # a new random value per change: a publication removes only what it read
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.hub_id}: unpublished since {self.changed_at:%Y-%m-%d %H:%M:%S}"

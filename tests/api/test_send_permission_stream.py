@@ -1,17 +1,22 @@
 """The send decision pushed to the platform: every change of a hub's send permission on a Redis Stream (real
 Redis, REDIS_URL) with a sequence number, and GET /api/v1/send-permissions: the snapshot or the changes since."""
 
+import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
+import redis
+import time_machine
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from api.keys import api_key_create
 from billing import send_permission_stream as stream
 from billing.invoicing.prepayments import topup_issue
 from billing.invoicing.settlement import invoice_mark_paid
-from tests.billing.stream import DEPLETED
+from billing.models import Invoice, SendPermissionUnpublished
+from tests.billing.stream import DEPLETED, NOW
 from tests.factories import ClientFactory, HubFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_broker, pytest.mark.django_db(transaction=True),
@@ -106,3 +111,56 @@ def test_a_client_key_cannot_read_the_feed():
     _, plaintext = api_key_create(name="A client", party=ClientFactory())
     response = APIClient(HTTP_AUTHORIZATION=f"Bearer {plaintext}").get("/api/v1/send-permissions")
     assert response.status_code == 403
+
+
+def test_a_published_change_leaves_nothing_for_the_sweep():
+    HubFactory()
+
+    assert SendPermissionUnpublished.objects.count() == 0
+    assert stream.send_permission_unpublished_sweep() == 0
+
+
+def test_a_change_redis_missed_reaches_the_stream_through_the_sweep(platform, redis_stream, monkeypatch):
+    # given Redis unreachable while a hub's block commits (a refused connection: the publication fails, logged)
+    monkeypatch.setattr(stream, "_client", redis.Redis.from_url("redis://127.0.0.1:1/0", decode_responses=True))
+    hub = HubFactory()
+    monkeypatch.undo()
+    assert redis_stream.xlen(stream.STREAM_KEY) == 0  # the change is not on the stream
+    assert list(SendPermissionUnpublished.objects.values_list("hub_id", flat=True)) == [hub.pk]
+    assert stream.send_permission_unpublished_sweep() == 0  # the on-commit publication's own time is not over
+
+    # when beat's sweep runs a minute later
+    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
+        swept = stream.send_permission_unpublished_sweep()
+
+    # then the hub's whole answer is on the stream, once, and nothing is left to sweep
+    assert swept == 1
+    ((_entry_id, fields),) = redis_stream.xrange(stream.STREAM_KEY)
+    assert (fields["hub_id"], fields["allowed"], json.loads(fields["reasons"])) == (hub.hub_id, "0", [DEPLETED])
+    assert feed(platform, since=0)["entries"] == [{"seq": 1, "hub_id": hub.hub_id, "allowed": False,
+                                                   "reasons": [DEPLETED]}]  # fmt: skip
+    assert SendPermissionUnpublished.objects.count() == 0
+    with time_machine.travel(NOW + dt.timedelta(minutes=2), tick=False):
+        assert stream.send_permission_unpublished_sweep() == 0
+
+
+def test_a_change_after_the_publication_read_its_mark_stays_for_its_own_publication():
+    hub = HubFactory()
+    stream.send_permission_unpublished_mark(hub_ids=[hub.pk])
+    read = SendPermissionUnpublished.objects.get().version
+    stream.send_permission_unpublished_mark(hub_ids=[hub.pk])  # a later change of the same hub, committed
+
+    assert SendPermissionUnpublished.objects.get().version != read  # a new version: removing `read` leaves it
+    stream.send_permission_publish(hub_ids=[hub.pk])  # reads the newest mark: published, removed
+    assert SendPermissionUnpublished.objects.count() == 0
+
+
+def test_a_rolled_back_change_marks_nothing():
+    hub = HubFactory()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        topup_issue(hub=hub, amount=Decimal("20.00"), request_key="rolled-back")
+        invoice_mark_paid(invoice=Invoice.objects.get(hub=hub))  # lifts the block, inside the transaction
+        assert SendPermissionUnpublished.objects.count() == 1
+        raise RuntimeError("the caller fails after the change")
+
+    assert SendPermissionUnpublished.objects.count() == 0
