@@ -11,9 +11,12 @@ each cut renders the same pixels as before (tests/billing/test_pdf_layout.py com
    so every row of a table shares one entry per column. That is exact while no rule looks at anything of an ancestor
    other than its tag, class and id (descendant and child combinators only): chain_safe checks the stylesheets once
    per document and leaves xhtml2pdf's own key in place otherwise. An element selected by position (:first-child,
-   :last-child …) keeps its own key, as does everything under it.
+   :last-child …) keeps its own key, as does everything under it. Keyed by shape, the resolved styles hold for
+   every document with the same stylesheets, so they are kept for the process (ShapeStyles): after the first
+   invoice of a kind, no element of the next one runs the cascade at all.
 
-2. A table cell holding one paragraph laid out without a copy of the page frame (PmlKeepInFrame wrap/drawOn).
+2. A table cell holding one paragraph laid out without a copy of the page frame (PmlKeepInFrame wrap/drawOn),
+   and measured once per width (_paragraph_size).
    Every cell is a KeepInFrame; ReportLab measures its content through _listWrapOn, which deep-copies the document's
    current frame on every call (each cell is measured three or four times: row heights, the page split, the draw),
    and the draw measured the paragraph once more at a width 1e-8 pt narrower, which broke its lines again. For one
@@ -26,6 +29,9 @@ each cut renders the same pixels as before (tests/billing/test_pdf_layout.py com
    settings are resolved to their final value per cell and given back as rectangles of equal values; runs of the
    same border line on adjacent cells become one line command over the run (drawn as the same segments), only
    between line commands that follow each other, so no line moves over or under another.
+
+4. Two helpers every element goes through, without their general cases' overhead (transform_attrs, copy_attrs:
+   the same assignments; a list of extras or a dict source still goes to xhtml2pdf's own).
 """
 
 from reportlab import rl_config
@@ -33,6 +39,8 @@ from reportlab.platypus.flowables import _FUZZ
 from reportlab.platypus.tables import TableStyle
 from xhtml2pdf import context as xhtml2pdf_context
 from xhtml2pdf import parser as xhtml2pdf_parser
+from xhtml2pdf import properties as xhtml2pdf_properties
+from xhtml2pdf import util as xhtml2pdf_util
 from xhtml2pdf.w3c import css
 from xhtml2pdf.xhtml2pdf_reportlab import PmlKeepInFrame, PmlParagraph, PmlTable
 
@@ -83,6 +91,8 @@ def shape_cache_key(node, positional_tags=frozenset(), attribute_names=frozenset
     key = _element_key(node, positional_tags, attribute_names)
     if not isinstance(positional_tags, ChainSafeTags) or key.position is not None:
         return key  # a positional element differs from its look-alikes by where it is: its own key, no shape
+    if any(node.hasAttribute(name) for name in xhtml2pdf_parser.nonStandardAttrNames):
+        return key  # bgcolor="…" is written into the resolved styles after the cache: they are this element's own
     parent = node.parentNode
     if parent is None or parent.nodeType != parent.ELEMENT_NODE:
         parent_shape = ROOT_PARENT
@@ -95,9 +105,39 @@ def shape_cache_key(node, positional_tags=frozenset(), attribute_names=frozenset
     if shape is None:
         if len(_shapes) >= _SHAPES_MAX:
             _shapes.clear()
+            _resolved.clear()  # keyed by shape numbers, which start again
         shape = _shapes[key] = len(_shapes) + 1
     node._invoice_shape = shape
     return key
+
+
+# The styles resolved per shape, for the process, per set of stylesheets (xhtml2pdf's default CSS text and the
+# document's own sheets): every invoice has the same ones, so after the first render of a kind no element of the
+# next one runs the cascade. Only shape keys go here (their parent is a number, never a node).
+_resolved: dict[tuple, dict] = {}
+_STYLESHEETS_MAX = 16
+
+
+class ShapeStyles(dict):
+    """A context's cssAttrCache: entries keyed by shape in the process-wide _resolved for its stylesheets, the rest
+    (keyed by a parent node) the document's own, emptied at its end as before (pisaParser calls clear())."""
+
+    def __init__(self, shared: dict) -> None:
+        super().__init__()
+        self.shared = shared
+
+    def get(self, key, default=None):
+        if type(key.parent) is int:
+            return self.shared.get(key, default)
+        return super().get(key, default)
+
+    def __setitem__(self, key, value) -> None:
+        if type(key.parent) is int:
+            if len(self.shared) >= _SHAPES_MAX:
+                self.shared.clear()
+            self.shared[key] = value
+        else:
+            super().__setitem__(key, value)
 
 
 _parse_css = xhtml2pdf_context.pisaContext.parseCSS
@@ -107,6 +147,10 @@ def _parse_css_marking_chain_safe(self):
     result = _parse_css(self)
     if chain_safe(self.cssCascade):
         self.cssPositionalTags = ChainSafeTags(self.cssPositionalTags)
+        sheets = (self.cssDefaultText, tuple(self.cssSources))
+        if sheets not in _resolved and len(_resolved) >= _STYLESHEETS_MAX:
+            _resolved.clear()
+        self.cssAttrCache = ShapeStyles(_resolved.setdefault(sheets, {}))
     return result
 
 
@@ -114,6 +158,25 @@ def _parse_css_marking_chain_safe(self):
 
 _kif_wrap = PmlKeepInFrame.wrap
 _kif_draw_on = PmlKeepInFrame.drawOn
+
+
+def _paragraph_size(paragraph, canv, width: float) -> tuple[float, float]:
+    """paragraph.wrapOn(canv, width, <unbounded>), skipped when the paragraph's lines are still those of the last
+    such call at this width: its lines (blPara) the same object and its size unchanged (any wrap at another width
+    in between, a row cut for one, makes new lines). Not for a paragraph holding a page number, whose text changes
+    from page to page."""
+    fit = paragraph.__dict__.get("_cell_fit")
+    if (
+        fit is not None
+        and fit[0] == width
+        and fit[1] is paragraph.__dict__.get("blPara")
+        and (paragraph.width, paragraph.height) == fit[2]
+    ):
+        return fit[2]
+    size = paragraph.wrapOn(canv, width, 0xFFFFFFF)
+    if not any(hasattr(getattr(frag, "text", None), "resolve") for frag in paragraph.frags):
+        paragraph._cell_fit = (width, paragraph.blPara, size)
+    return size
 
 
 def _cell_wrap(self, availWidth, availHeight):  # noqa: N803 (ReportLab's names)
@@ -129,7 +192,7 @@ def _cell_wrap(self, availWidth, availHeight):  # noqa: N803 (ReportLab's names)
     max_width = float(min(self.maxWidth or availWidth, availWidth))
     max_height = float(min(self.maxHeight or availHeight, availHeight))
     fake_width = rl_config.listWrapOnFakeWidth if self.fakeWidth is None else self.fakeWidth
-    w, h = content[0].wrapOn(self.canv, max_width, 0xFFFFFFF)
+    w, h = _paragraph_size(content[0], self.canv, max_width)
     width, height = (0, 0) if h <= _FUZZ else ((min(w, max_width) if fake_width else w), h)
     if width > max_width + _FUZZ or height > max_height + _FUZZ:
         self.__dict__.pop("_fit_width", None)
@@ -152,7 +215,7 @@ def _cell_draw_on(self, canv, x, y, _sW=0):  # noqa: N803
     ):
         return _kif_draw_on(self, canv, x, y, _sW)
     paragraph = self._content[0]
-    w, h = paragraph.wrapOn(canv, width, 0xFFFFFFF)
+    w, h = _paragraph_size(paragraph, canv, width)
     if h < _FUZZ and not getattr(paragraph, "_ZEROSIZE", None):
         return None
     paragraph._frame = frame
@@ -180,9 +243,15 @@ def _special(command) -> bool:
 def _cell_range(command, ncols: int, nrows: int) -> tuple[int, int, int, int]:
     """(first column, first row, last column, last row), negative indices resolved and clipped as ReportLab does."""
     (sc, sr), (ec, er) = command[1], command[2]
-    sc, ec = (c + ncols if c < 0 else c for c in (sc, ec))
-    sr, er = (r + nrows if r < 0 else r for r in (sr, er))
-    return max(0, sc), max(0, sr), min(ncols - 1, ec), min(nrows - 1, er)
+    if sc < 0:
+        sc = max(0, sc + ncols)
+    if sr < 0:
+        sr = max(0, sr + nrows)
+    if ec < 0 or ec >= ncols:
+        ec = ec + ncols if ec < 0 else ncols - 1
+    if er < 0 or er >= nrows:
+        er = er + nrows if er < 0 else nrows - 1
+    return sc, sr, ec, er
 
 
 def _plain_line(command) -> bool:
@@ -298,12 +367,42 @@ def _table_init_merging_styles(self, data, *args, style=None, **kwargs):
     _table_init(self, data, *args, style=style, **kwargs)
 
 
+# 4. Per-element helpers --------------------------------------------------------------------------------------------
+
+
+def transform_attrs(obj, keys, container, func, extras=None):
+    """xhtml2pdf.util.transform_attrs: obj.<frag name> = func(css value[, extras]) for each pair whose CSS name is in
+    container. A list of extras grows with each pair there (an oddity kept by handing it to the original)."""
+    if isinstance(extras, list):
+        return xhtml2pdf_util.transform_attrs(obj, keys, container, func, extras)
+    if extras is None:
+        for frag_name, css_name in keys:
+            if css_name in container:
+                setattr(obj, frag_name, func(container[css_name]))
+    else:
+        for frag_name, css_name in keys:
+            if css_name in container:
+                setattr(obj, frag_name, func(container[css_name], extras))
+    return None
+
+
+def copy_attrs(obj1, obj2, attrs) -> None:
+    """xhtml2pdf.util.copy_attrs for a source that is not a dict: each attribute, None where it has none."""
+    if isinstance(obj2, dict):
+        xhtml2pdf_util.copy_attrs(obj1, obj2, attrs)
+        return
+    for attr in attrs:
+        setattr(obj1, attr, getattr(obj2, attr, None))
+
+
 def install() -> None:
     xhtml2pdf_parser.getCSSAttrCacheKey = shape_cache_key
     xhtml2pdf_context.pisaContext.parseCSS = _parse_css_marking_chain_safe
     PmlKeepInFrame.wrap = _cell_wrap
     PmlKeepInFrame.drawOn = _cell_draw_on
     PmlTable.__init__ = _table_init_merging_styles
+    xhtml2pdf_properties.transform_attrs = transform_attrs  # apply_uniform_groups' (CSS2Frag, pisaLoop)
+    xhtml2pdf_context.copy_attrs = copy_attrs  # toParagraphStyle's
 
 
 install()
