@@ -1,8 +1,8 @@
 """Three costs of xhtml2pdf's layout that an invoice pays per table cell, cut without changing what is drawn.
 
 Installed once, on import (billing/pdf.py imports this module), for every xhtml2pdf document of the process; the
-invoice and credit note PDFs are the only ones. Measured on a Month Closing Invoice with 50 usage rows (bench/pdf.py):
-each cut renders the same pixels as before (tests/billing/test_pdf_layout.py compares them).
+invoice and credit note PDFs are the only ones. Measured on a Month Closing Invoice with 50 usage rows (bench/pdf.py);
+the pages come out as before, to the pixel (tests/billing/test_pdf_layout.py compares what they draw).
 
 1. The style cascade, once per element shape rather than once per row (shape_cache_key). xhtml2pdf keeps the CSS
    it resolved for an element under a key of the element's tag, class, id and style *and its parent node*: siblings
@@ -20,8 +20,9 @@ each cut renders the same pixels as before (tests/billing/test_pdf_layout.py com
    Every cell is a KeepInFrame; ReportLab measures its content through _listWrapOn, which deep-copies the document's
    current frame on every call (each cell is measured three or four times: row heights, the page split, the draw),
    and the draw measured the paragraph once more at a width 1e-8 pt narrower, which broke its lines again. For one
-   paragraph that fits, the same arithmetic is done directly and the draw reuses the width it was measured at;
-   anything else (several flowables, content that has to shrink, a subclass) goes through ReportLab as before.
+   paragraph that fits, the same arithmetic is done directly and the draw reuses the width it was measured at
+   (right-aligned text moves by that 1e-8 pt, which shows in the seventh digit of the file's figures); anything else
+   (several flowables, content that has to shrink, a subclass) goes through ReportLab as before.
 
 3. A table's style commands merged (merged_table_style). xhtml2pdf describes every cell's box with its own
    commands (four paddings, a vertical alignment, a line per border side): a 50-row table carried ~2,000, which
@@ -338,9 +339,13 @@ def merged_commands(commands: list, ncols: int, nrows: int) -> list:
             continue
         sc, sr, ec, er = _cell_range(command, ncols, nrows)
         settings = cells.setdefault(command[0], {})
+        values = tuple(command[3:])
+        if sc == ec and sr == er:  # most are one cell's
+            settings[sr, sc] = values
+            continue
         for row in range(sr, er + 1):
             for column in range(sc, ec + 1):
-                settings[row, column] = tuple(command[3:])
+                settings[row, column] = values
     # twice: the first pass joins each row's cells, the second the rows
     merged = _merged_lines(_merged_lines(rest, ncols, nrows), ncols, nrows)
     for op, settings in cells.items():
