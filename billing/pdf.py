@@ -349,7 +349,9 @@ def xhtml_pdf(*, html: str, number: str, default_css: str | None = None) -> byte
 
     The cyclic garbage collector is paused while xhtml2pdf runs: a render allocates some hundred thousand objects
     (DOM nodes, fragments, paragraphs, styles), which set off collections of the whole heap, Django's included, a
-    tenth of a 50-row MCI's render time. What the render leaves behind in cycles is collected after it, as usual."""
+    tenth of a 50-row MCI's render time. What the render leaves behind in cycles is collected after it, as usual.
+    The switch is the process's: renders in two threads at once only shorten each other's pause (the one that
+    found the collector on turns it back on), and it is never left off."""
     invoice_fonts()
     output = BytesIO()
     # Local reads confined to the fonts, no network: the template is ours, but the billed company's name is not.
