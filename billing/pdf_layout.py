@@ -13,7 +13,8 @@ the pages come out as before, to the pixel (tests/billing/test_pdf_layout.py com
    per document and leaves xhtml2pdf's own key in place otherwise. An element selected by position (:first-child,
    :last-child …) keeps its own key, as does everything under it. Keyed by shape, the resolved styles hold for
    every document with the same stylesheets, so they are kept for the process (ShapeStyles): after the first
-   invoice of a kind, no element of the next one runs the cascade at all.
+   invoice of a kind, no element of the next one runs the cascade at all. What is left per element, the look for
+   `rem` lengths in the shared styles, is remembered on them (resolve_root_em).
 
 2. A table cell holding one paragraph laid out without a copy of the page frame (PmlKeepInFrame wrap/drawOn),
    and measured once per width (_paragraph_size).
@@ -153,6 +154,21 @@ def _parse_css_marking_chain_safe(self):
             _resolved.clear()
         self.cssAttrCache = ShapeStyles(_resolved.setdefault(sheets, {}))
     return result
+
+
+_resolve_root_em = xhtml2pdf_parser.resolveRootEm
+
+
+def resolve_root_em(attrs, c):
+    """parser.resolveRootEm, which hands back `attrs` itself when none of its values is in rem, remembering that
+    on them: they are a shape's styles now, handed to each of its elements. Entries are only ever added to them
+    afterwards (an inherited value looked up, a bgcolor mapped), so their count tells whether to look again."""
+    if getattr(attrs, "_without_rem", None) == len(attrs):
+        return attrs
+    resolved = _resolve_root_em(attrs, c)
+    if resolved is attrs:
+        attrs._without_rem = len(attrs)
+    return resolved
 
 
 # 2. One-paragraph table cells ------------------------------------------------------------------------------------
@@ -403,6 +419,7 @@ def copy_attrs(obj1, obj2, attrs) -> None:
 def install() -> None:
     xhtml2pdf_parser.getCSSAttrCacheKey = shape_cache_key
     xhtml2pdf_context.pisaContext.parseCSS = _parse_css_marking_chain_safe
+    xhtml2pdf_parser.resolveRootEm = resolve_root_em
     PmlKeepInFrame.wrap = _cell_wrap
     PmlKeepInFrame.drawOn = _cell_draw_on
     PmlTable.__init__ = _table_init_merging_styles

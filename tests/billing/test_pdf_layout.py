@@ -9,6 +9,7 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import translation
 from pypdf import PdfReader
+from xhtml2pdf import parser as xhtml2pdf_parser
 from xhtml2pdf import pisa
 from xhtml2pdf import util as xhtml2pdf_util
 from xhtml2pdf.document import pisaStory
@@ -103,6 +104,32 @@ def test_the_rows_of_a_table_share_the_cascade_and_a_second_invoice_runs_none_of
     # is fewer, one per element shape
     assert first < 100
     assert cascades == []  # the next invoice, with other rows, finds every shape resolved
+
+
+def test_the_shared_styles_are_looked_through_for_rem_lengths_once(monkeypatch):
+    looks = []
+    look = xhtml2pdf_parser._resolveRootEm
+
+    def counted(value, root):
+        looks.append(1)
+        return look(value, root)
+
+    html = mci_html(rows=40)
+    render(html)
+    monkeypatch.setattr(xhtml2pdf_parser, "_resolveRootEm", counted)
+    render(html)
+
+    assert looks == []  # every element's styles were a shape's, already looked through (~4,000 looks before)
+
+
+def test_a_rem_length_is_still_resolved_against_the_root():
+    html = (
+        "<html><head><style>html { font-size: 20pt } td { font-size: 0.5rem }</style></head><body>"
+        "<table><tr><td>1</td></tr><tr><td>2</td></tr></table></body></html>"
+    )
+
+    for _ in range(2):  # the second time from the shared styles
+        assert [row[0]._content[0].style.fontSize for row in tables(html)[0]._cellvalues] == [10.0, 10.0]
 
 
 def test_styles_that_depend_on_a_row_are_told_apart():
