@@ -7,7 +7,7 @@ Measures, with a load generator on the same machine:
   2. POST /api/v1/usage-events in batches of 1,000 from 2 concurrent senders: events per second (Python threads
      with keep-alive connections, bodies encoded beforehand; they only wait on the server). Target >= 10,000 ev/s.
   3. POST /webhooks/meta/: Meta's signed webhooks (one status each, as Meta mostly sends them, each a distinct
-     wamid), every one sent once by wrk over 16 keep-alive connections (--meta-senders), drained by a real Celery
+     wamid), every one sent once by wrk over 64 keep-alive connections (--meta-senders), drained by a real Celery
      worker (one process, solo pool; --meta-drainers N: a prefork pool of N) from the Redis broker: webhooks
      accepted per second (first to last stored, from the inbox's receive times), and statuses rated per second
      from wrk's start until the inbox is empty.
@@ -588,7 +588,7 @@ def main() -> None:
     parser.add_argument("--meta-statuses", type=int, default=20_000, help="Meta webhooks to post (1 status each)")
     parser.add_argument("--meta-per-webhook", type=int, default=1, help="statuses per Meta webhook")
     parser.add_argument(
-        "--meta-senders", type=int, default=16,
+        "--meta-senders", type=int, default=64,
         help="wrk connections posting webhooks (Meta delivers in parallel; concurrent webhooks share a commit)",
     )  # fmt: skip
     parser.add_argument("--meta-drainers", type=int, default=1, help="Celery worker processes draining the inbox")
