@@ -210,6 +210,13 @@ def gunicorn(*, port: int, workers: int, threads: int, database_url: str, cache_
     ]  # fmt: skip
     if server == "granian":
         command = granian_command(port=port, workers=workers, threads=threads, app=app)
+    elif server == "granian-asgi":
+        print(f"granian config.asgi_meta:application (ASGI): {workers} worker(s), single-threaded runtime")
+        command = [
+            str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "config.asgi_meta:application", "--host",
+            "127.0.0.1", "--port", str(port), "--workers", str(workers), "--runtime-mode", "st", "--http", "1",
+            "--backlog", "2048", "--log-level", "warning", "--no-ws",
+        ]  # fmt: skip
     else:
         print(
             f"gunicorn {APPS[app]}: {workers} {worker_class} worker(s) x {threads} thread(s), keep-alive 5 s, "
@@ -598,7 +605,10 @@ def main() -> None:
     parser.add_argument(
         "--app", choices=list(APPS), default="django", help="fast-path: behind api.platform.SendPermissionFastPath"
     )
-    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn", help="the WSGI server")
+    parser.add_argument(
+        "--server", choices=["gunicorn", "granian", "granian-asgi"], default="gunicorn",
+        help="the server: granian-asgi is config.asgi_meta (Meta webhooks' instances)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("The load generator is wrk: apt-get install -y wrk")

@@ -198,10 +198,11 @@ class DrainNotifier:
     of a quiet spell calls at once, in the poking thread; a poke within `interval` of the last call is left to
     one long-lived thread of the process (its own Redis connection, kept), which calls once at the end of the
     interval for all the pokes before it. So every poke is followed by a call made after it (the drain then
-    finds that webhook), a burst costs one mark per interval, and a drain starts at most `interval` later."""
+    finds that webhook), a burst costs one mark per interval, and a drain starts at most `interval` later. With
+    `inline=False` every call is the thread's (for an event loop, which must not block on Redis)."""
 
-    def __init__(self, call, *, interval: float):
-        self.call, self.interval = call, interval
+    def __init__(self, call, *, interval: float, inline: bool = True):
+        self.call, self.interval, self.inline = call, interval, inline
         self.lock = threading.Lock()
         self.last = -float("inf")
         self.pending = False
@@ -211,7 +212,7 @@ class DrainNotifier:
     def poke(self) -> None:
         with self.lock:
             now = time.monotonic()
-            inline = not self.pending and now - self.last >= self.interval
+            inline = self.inline and not self.pending and now - self.last >= self.interval
             if inline:
                 self.last = now
             else:
@@ -233,7 +234,10 @@ class DrainNotifier:
             with self.lock:
                 self.pending, self.last = False, time.monotonic()
                 self.wake.clear()
-            self.call()
+            try:
+                self.call()
+            finally:
+                connections.close_all()  # whatever the call opened in this thread (an eager task in tests)
 
 
 INBOX_TABLE = MetaWebhookInbox._meta.db_table

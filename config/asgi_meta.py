@@ -1,0 +1,14 @@
+"""The ASGI application for instances that take Meta's webhooks (route /webhooks/meta/ to them): signed status
+webhooks are stored by billing.webhooks_meta_asgi on the event loop, everything else is Django's ASGI handler.
+Run: granian --interface asgi config.asgi_meta:application (README, "Production server")."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
+django_application = get_asgi_application()
+
+from billing.webhooks_meta_asgi import MetaWebhookASGI  # noqa: E402  (needs the apps loaded above)
+
+application = MetaWebhookASGI(django_application)
