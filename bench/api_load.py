@@ -609,6 +609,10 @@ def main() -> None:
         "--server", choices=["gunicorn", "granian", "granian-asgi"], default="gunicorn",
         help="the server: granian-asgi is config.asgi_meta (Meta webhooks' instances)",
     )  # fmt: skip
+    parser.add_argument(
+        "--meta-server", choices=["same", "granian", "granian-asgi"], default="same",
+        help="the server for the Meta webhooks phase: the one above, or its own (granian-asgi: config.asgi_meta)",
+    )  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("The load generator is wrk: apt-get install -y wrk")
@@ -645,8 +649,14 @@ def main() -> None:
                 usage_rate = None
                 if "usage-events" not in args.skip:
                     usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
-                if "meta-webhooks" not in args.skip:
+                if "meta-webhooks" not in args.skip and args.meta_server == "same":
                     meta_webhooks_load(port=port, args=args, usage_rate=usage_rate, server=server)
+            if "meta-webhooks" not in args.skip and args.meta_server != "same":
+                # Meta's own instances (README: config/asgi_meta.py), after the other server stopped
+                meta_port = free_port()
+                with gunicorn(port=meta_port, workers=args.workers, threads=args.threads, database_url=database_url,
+                              cache_url=cache_url, app=args.app, server=args.meta_server) as meta_server:  # fmt: skip
+                    meta_webhooks_load(port=meta_port, args=args, usage_rate=usage_rate, server=meta_server)
         finally:
             forget_cache_keys(cache_url)
             drop_database(database_url, db_name)
