@@ -56,14 +56,24 @@ def copy_rows(model, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
             copy.write_row(row if plain else [_db_value(v, is_json) for v, is_json in zip(row, json, strict=True)])
 
 
-def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], *, unique: str) -> list:
+def copy_text(model, columns: Sequence[str], text: str) -> None:
+    """COPY rows already formatted as COPY's text format (a line each, values in `columns` order, escaped) into the
+    model's table: the hot path formats its rows in one step each, which costs less than psycopg's adaptation of
+    every value. A failure (a concurrent duplicate, say) surfaces as Django's exception, e.g. IntegrityError."""
+    statement = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, _copy(cursor, statement) as copy:
+        copy.write(text)
+
+
+def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence] | str, *, unique: str) -> list:
     """Insert rows (PostgreSQL), skipping those whose `unique` column value already exists or is being written by
     a concurrent transaction (PostgreSQL waits for it to end: skipped if it commits, written if it rolls back);
     the `unique` values written, in `unique` order. The rows are streamed with COPY into a temporary table of the
     same columns (created once per connection, emptied at each commit) and moved with one INSERT … SELECT … ON
     CONFLICT DO NOTHING in `unique` order, so concurrent writers of overlapping rows wait on each other in one
     order, never in a cycle. COPY sends the values as text in one stream: binding them as arrays (the unnest
-    INSERT this replaces) cost the driver more than the database's own work."""
+    INSERT this replaces) cost the driver more than the database's own work. `rows` may be COPY's text already
+    (as for `copy_text`)."""
     if not rows:
         return []
     table = model._meta.db_table
@@ -75,8 +85,11 @@ def copy_rows_new_only(model, columns: Sequence[str], rows: Sequence[Sequence], 
             f"SELECT {listed} FROM {table} WITH NO DATA"
         )
         with _copy(cursor, f"COPY {staging} ({listed}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            if isinstance(rows, str):
+                copy.write(rows)
+            else:
+                for row in rows:
+                    copy.write_row(row)
         cursor.execute(
             f"WITH moved AS (DELETE FROM {staging} RETURNING *) "  # noqa: S608 -- model names
             f"INSERT INTO {table} ({listed}) SELECT {listed} FROM moved ORDER BY {unique} "

@@ -22,7 +22,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, UsagePosted, usage_batch_post
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import TIERED_CATEGORIES, Category, MessageUsage
-from billing.sql import copy_rows_new_only, one_of
+from billing.sql import copy_rows_new_only, copy_text, one_of
 from billing.usage.allowances import AllowanceItem, allowance_free
 from billing.usage.rating import RateBook
 from billing.usage.tiers import TierItem, volume_count, volume_rates
@@ -230,17 +230,31 @@ def usage_record_events(
     index in the sender's batch; `result` may already hold that batch's parse rejections and duplicates."""
     result = result if result is not None else UsageBatchResult()
     rated = _accepted_once(_rate(parsed, result), result)
-    for attempt in range(RECORD_ATTEMPTS):
+    # On PostgreSQL the first attempt expects every message to be new (the usual case: a retry or replay is rare)
+    # and COPYs the rows straight into the table; a message id recorded before (or by a concurrent batch) makes
+    # the unique index refuse the COPY, nothing of the attempt stays, and the batch is recorded again at once the
+    # careful way, which skips recorded ids.
+    optimistic = connection.vendor == "postgresql"
+    attempt = 0
+    while True:
         try:
-            _record(rated, now, result)
+            _record(rated, now, result, optimistic=optimistic)
             break
-        except (IntegrityError, PeriodClosedMeanwhile, OperationalError) as exc:
-            # A concurrent batch recorded one of these message ids first (the retry sees them as duplicates), a
-            # month was closed meanwhile (the retry counts the cost in the next one), or PostgreSQL broke a lock
-            # cycle. Nothing of this attempt was written; anything else is a real error.
-            if attempt == RECORD_ATTEMPTS - 1 or not _retryable(exc):
+        except IntegrityError:
+            if optimistic:
+                optimistic = False
+                continue
+            attempt += 1
+            if attempt == RECORD_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 -- jitter, not security
+        except (PeriodClosedMeanwhile, OperationalError) as exc:
+            attempt += 1
+            if attempt == RECORD_ATTEMPTS or not _retryable(exc):
+                raise
+        # A concurrent batch recorded one of these message ids first (the retry sees them as duplicates), a month
+        # was closed meanwhile (the retry counts the cost in the next one), or PostgreSQL broke a lock cycle.
+        # Nothing of this attempt was written; anything else is a real error.
+        time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 -- jitter, not security
     result.rejected.sort(key=lambda r: r.index)
     return result
 
@@ -342,7 +356,7 @@ def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, st
     return found
 
 
-def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> None:
+def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult, *, optimistic: bool) -> None:
     with transaction.atomic():
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
         # (Volume tiers and allowances read the recorded ids themselves, under their counters' locks.)
@@ -362,8 +376,7 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult) -> 
         ]
 
         def rows_write(placements: list[UsagePlacement]) -> set[int]:
-            rows = [_usage_row(fresh[i], costs[i], period, entry_id, now) for i, period, entry_id in placements]
-            written = set(_usage_insert(rows))
+            written = set(_usage_insert(fresh, costs, placements, now, optimistic=optimistic))
             # The month's counts of charged messages (volume tiers) move on by what was written, nothing else.
             volume_count(item for i, item in tiered if fresh[i].event.message_id in written)
             return {i for i, _, _ in placements if fresh[i].event.message_id in written}
@@ -446,17 +459,55 @@ USAGE_COLUMNS = (
 )
 
 
-def _usage_insert(rows: list[tuple]) -> list[str]:
-    """Insert usage rows; return the message ids written. PostgreSQL (the hot path): COPY into a temporary table,
-    then one INSERT that skips a message id recorded before or by a concurrent batch (measured against reading the
-    recorded ids and COPYing the rest straight into the table: as fast in one process, about 1.8x faster in two);
-    elsewhere bulk_create (one writer at a time, and the recorded ids were read first)."""
-    if not rows:
+def _usage_insert(
+    fresh: list[_Rated], costs: list[Decimal], placements: list[UsagePlacement], now: dt.datetime, *, optimistic: bool
+) -> list[str]:
+    """Insert the placed usage rows; return the message ids written. PostgreSQL (the hot path): the rows as COPY's
+    text, each formatted in one step (psycopg's adaptation of 20 values a row cost more than the database's own
+    work); `optimistic`, COPYed straight into the table in message id order (concurrent batches sharing ids wait on
+    each other in one order, never in a cycle), a message id recorded before or by a concurrent batch failing the
+    COPY with IntegrityError; otherwise COPYed into a temporary table and moved by one INSERT that skips such ids
+    (about twice the database's work of the straight COPY). Elsewhere bulk_create (one writer at a time, and the
+    recorded ids were read first)."""
+    if not placements:
         return []
-    if connection.vendor == "postgresql":
-        return copy_rows_new_only(MessageUsage, USAGE_COLUMNS, rows, unique="message_id")
-    MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
-    return [row[0] for row in rows]
+    if connection.vendor != "postgresql":
+        rows = [_usage_row(fresh[i], costs[i], period, entry_id, now) for i, period, entry_id in placements]
+        MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
+        return [row[0] for row in rows]
+    if optimistic:
+        placements = sorted(placements, key=lambda placement: fresh[placement[0]].event.message_id)
+    recorded_at = f"{now}"
+    text = "".join(
+        [_usage_line(fresh[i], costs[i], period, entry_id, recorded_at) for i, period, entry_id in placements]
+    )
+    if optimistic:
+        copy_text(MessageUsage, USAGE_COLUMNS, text)
+        return [fresh[i].event.message_id for i, _, _ in placements]
+    return copy_rows_new_only(MessageUsage, USAGE_COLUMNS, text, unique="message_id")
+
+
+_BOOL = {True: "t", False: "f"}
+_NULL = "\\N"
+
+
+def _usage_line(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, recorded_at: str) -> str:
+    """The row in USAGE_COLUMNS order as a line of COPY's text format (what `_usage_row` holds, formatted)."""
+    event, waba = r.event, r.waba
+    return (
+        f"{_copy_escaped(event.message_id)}\t{waba.hub_pk}\t{waba.id}\t{r.number_id}\t{event.recipient_country}\t"
+        f"{r.market}\t{_copy_escaped(event.category)}\t{event.pricing_model}\t{_BOOL[event.billable]}\t"
+        f"{event.pricing_type}\t{_BOOL[event.estimated]}\t{_BOOL[r.unrated]}\t{event.sent_at}\t{r.rate_date}\t"
+        f"{cost}\t{cost}\t{waba.currency}\t{period}\t{_NULL if entry_id is None else entry_id}\t{recorded_at}\n"
+    )
+
+
+def _copy_escaped(text: str) -> str:
+    """Text as a COPY text-format field: backslash, tab, newline and carriage return escaped (a sender's message
+    id may hold them; the other text fields are validated codes)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
 
 
 def _usage_row(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
