@@ -16,6 +16,9 @@ from billing.sql import one_of
 
 @dataclass(frozen=True, slots=True)
 class AllowanceItem:
+    """A message as the allowances read it (any object with these attributes will do: ingestion passes its own
+    rated messages)."""
+
     message_id: str
     number_id: int
     category: str

@@ -19,13 +19,13 @@ import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, connection, transaction
 
-from billing.ledger import PeriodClosedMeanwhile, UsageCharge, UsagePlacement, UsagePosted, usage_batch_post
+from billing.ledger import PeriodClosedMeanwhile, UsagePlacement, UsagePosted, usage_batch_post
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import TIERED_CATEGORIES, Category, MessageUsage
 from billing.sql import copy_rows_new_only, copy_text, one_of
-from billing.usage.allowances import AllowanceItem, allowance_free
+from billing.usage.allowances import allowance_free
 from billing.usage.rating import RateBook
-from billing.usage.tiers import TierItem, volume_count, volume_rates
+from billing.usage.tiers import volume_count, volume_rates
 from core import clock
 from hub.models import PhoneNumber, Waba, e164_error
 
@@ -55,7 +55,7 @@ class UsageBatchTooLarge(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: no __dict__ per event (one object less for the collector to trace)
 class UsageEvent:
     message_id: str
     waba_id: str
@@ -98,16 +98,29 @@ class _WabaRef:
     client_id: int
 
 
-@dataclass(frozen=True, slots=True)
 class _Rated:
-    index: int
-    event: UsageEvent
-    waba: _WabaRef
-    number_id: int
-    rate_date: dt.date
-    market: str
-    rate: Decimal
-    unrated: bool = False  # a category this portal does not know yet and the card has no rate for: held at zero
+    """A located, rated event, and all that allowances (as an AllowanceItem), volume tiers (as a TierItem) and the
+    ledger (as a UsageCharge) read of it: one object per message instead of four. `cost` is set by `_volume_priced`
+    for each attempt at recording."""
+
+    __slots__ = (
+        "index", "event", "waba", "number_id", "rate_date", "market", "rate", "unrated", "message_id", "category",
+        "sent_at", "occurred_at", "client_id", "currency", "account_id", "cost",
+    )  # fmt: skip
+
+    def __init__(self, index, event, waba, number_id, rate_date, market, rate, unrated=False):
+        self.index, self.event, self.waba, self.number_id = index, event, waba, number_id
+        self.rate_date, self.market, self.rate = rate_date, market, rate
+        self.unrated = unrated  # a category this portal does not know yet and the card has no rate for: held at zero
+        self.message_id, self.category = event.message_id, event.category
+        self.sent_at = self.occurred_at = event.sent_at
+        self.client_id, self.currency, self.account_id = waba.client_id, waba.currency, waba.account_id
+        self.cost = rate if event.billable else ZERO
+
+    @property
+    def counter_key(self) -> tuple[int, str, str, dt.date]:
+        """Its volume tier counter's key (TierItem.counter_key)."""
+        return (self.client_id, self.market, self.category, self.rate_date.replace(day=1))
 
 
 def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
@@ -281,10 +294,10 @@ def _accepted_once(rated: list[_Rated], result: UsageBatchResult) -> list[_Rated
     earlier namesake was rejected (on another WABA, say): the rejected one never stood for the message."""
     unique, seen = [], set()
     for r in rated:
-        if r.event.message_id in seen:
+        if r.message_id in seen:
             result.duplicates += 1
         else:
-            seen.add(r.event.message_id)
+            seen.add(r.message_id)
             unique.append(r)
     return unique
 
@@ -325,13 +338,13 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
     for index, event, waba, number_id, day in located:
         if not event.billable:
             market = market_for_country(event.recipient_country)
-            rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0)))
+            rated.append(_Rated(index, event, waba, number_id, day, market, ZERO))
             continue
         found = book.rate_for(currency=waba.currency, country=event.recipient_country, category=event.category, day=day)
         if found is None and event.category not in CATEGORIES:
             # Meta sent a category that is new to us and the card has no rate for: recorded at zero, never lost.
             market = market_for_country(event.recipient_country)
-            rated.append(_Rated(index, event, waba, number_id, day, market, Decimal(0), unrated=True))
+            rated.append(_Rated(index, event, waba, number_id, day, market, ZERO, unrated=True))
             continue
         if found is None:
             result.rejected.append(
@@ -361,74 +374,43 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult, *, 
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
         # (Volume tiers and allowances read the recorded ids themselves, under their counters' locks.)
         on_postgresql = connection.vendor == "postgresql"
-        seen = set() if on_postgresql else _recorded_message_ids([r.event.message_id for r in rated])
-        fresh = [r for r in rated if r.event.message_id not in seen]
-        costs, tiered = _volume_priced(fresh)
-        charges = [
-            UsageCharge(
-                account_id=r.waba.account_id,
-                message_id=r.event.message_id,
-                occurred_at=r.event.sent_at,
-                cost=cost,
-                currency=r.waba.currency,
-            )
-            for r, cost in zip(fresh, costs, strict=True)
-        ]
+        seen = set() if on_postgresql else _recorded_message_ids([r.message_id for r in rated])
+        fresh = [r for r in rated if r.message_id not in seen]
+        tiered = _volume_priced(fresh)
 
         def rows_write(placements: list[UsagePlacement]) -> set[int]:
-            written = set(_usage_insert(fresh, costs, placements, now, optimistic=optimistic))
+            written = set(_usage_insert(fresh, placements, now, optimistic=optimistic))
             # The month's counts of charged messages (volume tiers) move on by what was written, nothing else.
-            volume_count(item for i, item in tiered if fresh[i].event.message_id in written)
-            return {i for i, _, _ in placements if fresh[i].event.message_id in written}
+            volume_count(r for r in tiered if r.message_id in written)
+            return {i for i, _, _ in placements if fresh[i].message_id in written}
 
-        posted = usage_batch_post(charges=charges, rows_write=rows_write) if fresh else UsagePosted([], set())
+        posted = usage_batch_post(charges=fresh, rows_write=rows_write) if fresh else UsagePosted([], set())
     result.accepted = len(posted.written)
     result.duplicates += len(rated) - len(posted.written)
-    hub_of_account = {r.waba.account_id: r.waba.hub_id for r in fresh}
+    hub_of_account = {r.account_id: r.waba.hub_id for r in fresh}
     for entry in posted.entries:
         hub_id = hub_of_account[entry.account_id]
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
 
 
-def _volume_priced(fresh: list[_Rated]) -> tuple[list[Decimal], list[tuple[int, TierItem]]]:
-    """Each message's cost (0 for one that is not billable or is inside its number's monthly free allowance; the
-    volume tier's rate for a charged utility or authentication message where the card has tiers), and the charged
-    messages that count towards the volume tiers, by index."""
-    costs = [r.rate if r.event.billable else ZERO for r in fresh]
-    costly = [i for i, r in enumerate(fresh) if r.event.billable and not r.unrated]
+def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:
+    """Set each message's cost (0 for one that is not billable or is inside its number's monthly free allowance;
+    the volume tier's rate for a charged utility or authentication message where the card has tiers); return the
+    charged messages that count towards the volume tiers."""
+    costly = []
+    for r in fresh:
+        r.cost = r.rate if r.event.billable else ZERO
+        if r.event.billable and not r.unrated:
+            costly.append(r)
     if not costly:
-        return costs, []
-    free = allowance_free(
-        [
-            AllowanceItem(
-                message_id=fresh[i].event.message_id,
-                number_id=fresh[i].number_id,
-                category=fresh[i].event.category,
-                rate_date=fresh[i].rate_date,
-                sent_at=fresh[i].event.sent_at,
-            )
-            for i in costly
-        ]
-    )
-    free_rows = {costly[n] for n in free}
-    for i in free_rows:
-        costs[i] = ZERO
-    charged = [i for i in costly if i not in free_rows and fresh[i].event.category in TIERED_CATEGORIES]
-    items = [
-        TierItem(
-            message_id=fresh[i].event.message_id,
-            client_id=fresh[i].waba.client_id,
-            currency=fresh[i].waba.currency,
-            market=fresh[i].market,
-            category=fresh[i].event.category,
-            rate_date=fresh[i].rate_date,
-            sent_at=fresh[i].event.sent_at,
-        )
-        for i in charged
-    ]
-    for item_index, rate in volume_rates(items).items():
-        costs[charged[item_index]] = rate
-    return costs, list(zip(charged, items, strict=True))
+        return []
+    free = allowance_free(costly)
+    for n in free:
+        costly[n].cost = ZERO
+    charged = [r for n, r in enumerate(costly) if n not in free and r.category in TIERED_CATEGORIES]
+    for item_index, rate in volume_rates(charged).items():
+        charged[item_index].cost = rate
+    return charged
 
 
 def _recorded_message_ids(message_ids: list[str]) -> set[str]:
@@ -460,7 +442,7 @@ USAGE_COLUMNS = (
 
 
 def _usage_insert(
-    fresh: list[_Rated], costs: list[Decimal], placements: list[UsagePlacement], now: dt.datetime, *, optimistic: bool
+    fresh: list[_Rated], placements: list[UsagePlacement], now: dt.datetime, *, optimistic: bool
 ) -> list[str]:
     """Insert the placed usage rows; return the message ids written. PostgreSQL (the hot path): the rows as COPY's
     text, each formatted in one step (psycopg's adaptation of 20 values a row cost more than the database's own
@@ -472,18 +454,18 @@ def _usage_insert(
     if not placements:
         return []
     if connection.vendor != "postgresql":
-        rows = [_usage_row(fresh[i], costs[i], period, entry_id, now) for i, period, entry_id in placements]
+        rows = [_usage_row(fresh[i], period, entry_id, now) for i, period, entry_id in placements]
         MessageUsage.objects.bulk_create([MessageUsage(**dict(zip(USAGE_COLUMNS, row, strict=True))) for row in rows])
         return [row[0] for row in rows]
     if optimistic:
-        placements = sorted(placements, key=lambda placement: fresh[placement[0]].event.message_id)
+        placements = sorted(placements, key=lambda placement: fresh[placement[0]].message_id)
     recorded_at = f"{now}"
     text = "".join(
-        [_usage_line(fresh[i], costs[i], period, entry_id, recorded_at) for i, period, entry_id in placements]
+        [_usage_line(fresh[i], period, entry_id, recorded_at) for i, period, entry_id in placements]
     )
     if optimistic:
         copy_text(MessageUsage, USAGE_COLUMNS, text)
-        return [fresh[i].event.message_id for i, _, _ in placements]
+        return [fresh[i].message_id for i, _, _ in placements]
     return copy_rows_new_only(MessageUsage, USAGE_COLUMNS, text, unique="message_id")
 
 
@@ -491,9 +473,9 @@ _BOOL = {True: "t", False: "f"}
 _NULL = "\\N"
 
 
-def _usage_line(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, recorded_at: str) -> str:
+def _usage_line(r: _Rated, period: dt.date, entry_id: int | None, recorded_at: str) -> str:
     """The row in USAGE_COLUMNS order as a line of COPY's text format (what `_usage_row` holds, formatted)."""
-    event, waba = r.event, r.waba
+    event, waba, cost = r.event, r.waba, r.cost
     return (
         f"{_copy_escaped(event.message_id)}\t{waba.hub_pk}\t{waba.id}\t{r.number_id}\t{event.recipient_country}\t"
         f"{r.market}\t{_copy_escaped(event.category)}\t{event.pricing_model}\t{_BOOL[event.billable]}\t"
@@ -510,7 +492,7 @@ def _copy_escaped(text: str) -> str:
     return text
 
 
-def _usage_row(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
+def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
     """The row in USAGE_COLUMNS order. Its rate is what it was priced at: the card's (or its volume tier's) rate for a
     charged message, 0 for one that is not billable or inside a free allowance, so rate and cost are the same."""
     event = r.event
@@ -529,8 +511,8 @@ def _usage_row(r: _Rated, cost: Decimal, period: dt.date, entry_id: int | None, 
         r.unrated,
         event.sent_at,
         r.rate_date,
-        cost,
-        cost,
+        r.cost,
+        r.cost,
         r.waba.currency,
         period,
         entry_id,

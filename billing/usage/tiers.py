@@ -22,13 +22,14 @@ from decimal import Decimal
 from django.db import connection
 
 from billing.models import TIERED_CATEGORIES, MessageUsage, RateCardTier, UsageVolumeCounter
-from billing.sql import one_of
+from billing.sql import array_literal, one_of
 from core import clock
 
 
 @dataclass(frozen=True, slots=True)
 class TierItem:
-    """A charged message of a tiered category, as tier pricing needs it."""
+    """A charged message of a tiered category, as tier pricing needs it (any object with these attributes and
+    `counter_key` will do: ingestion passes its own rated messages)."""
 
     message_id: str
     client_id: int
@@ -119,7 +120,7 @@ def volume_count(items: Iterable[TierItem]) -> None:
             f"INSERT INTO {table} AS v (client_id, market, category, month, count) "  # noqa: S608 -- model's table
             "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::date[], %s::bigint[]) "
             "ON CONFLICT (client_id, market, category, month) DO UPDATE SET count = v.count + EXCLUDED.count",
-            [*(list(column) for column in zip(*keys, strict=True)), [added[key] for key in keys]],
+            [*(array_literal(column) for column in zip(*keys, strict=True)), array_literal(added[key] for key in keys)],
         )
 
 
@@ -147,7 +148,7 @@ def _counters_lock(keys: set[tuple]) -> dict[tuple, int]:
             "SELECT *, 0 FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::date[]) "
             "ON CONFLICT (client_id, market, category, month) DO UPDATE SET count = v.count "
             "RETURNING client_id, market, category, month, count",
-            [list(column) for column in zip(*ordered, strict=True)],
+            [array_literal(column) for column in zip(*ordered, strict=True)],
         )
         return {tuple(row[:4]): row[4] for row in cursor.fetchall()}
 
