@@ -22,7 +22,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from billing.ledger import PeriodClosedMeanwhile, UsagePlacement, UsagePosted, usage_batch_post
 from billing.markets import COUNTRY_MARKET, market_for_country
 from billing.models import TIERED_CATEGORIES, Category, MessageUsage
-from billing.sql import copy_rows_new_only, copy_text, one_of
+from billing.sql import copy_escaped, copy_rows_new_only, copy_text, one_of
 from billing.usage.allowances import allowance_free
 from billing.usage.rating import RateBook
 from billing.usage.tiers import volume_count, volume_rates
@@ -460,9 +460,7 @@ def _usage_insert(
     if optimistic:
         placements = sorted(placements, key=lambda placement: fresh[placement[0]].message_id)
     recorded_at = f"{now}"
-    text = "".join(
-        [_usage_line(fresh[i], period, entry_id, recorded_at) for i, period, entry_id in placements]
-    )
+    text = "".join([_usage_line(fresh[i], period, entry_id, recorded_at) for i, period, entry_id in placements])
     if optimistic:
         copy_text(MessageUsage, USAGE_COLUMNS, text)
         return [fresh[i].message_id for i, _, _ in placements]
@@ -477,19 +475,11 @@ def _usage_line(r: _Rated, period: dt.date, entry_id: int | None, recorded_at: s
     """The row in USAGE_COLUMNS order as a line of COPY's text format (what `_usage_row` holds, formatted)."""
     event, waba, cost = r.event, r.waba, r.cost
     return (
-        f"{_copy_escaped(event.message_id)}\t{waba.hub_pk}\t{waba.id}\t{r.number_id}\t{event.recipient_country}\t"
-        f"{r.market}\t{_copy_escaped(event.category)}\t{event.pricing_model}\t{_BOOL[event.billable]}\t"
+        f"{copy_escaped(event.message_id)}\t{waba.hub_pk}\t{waba.id}\t{r.number_id}\t{event.recipient_country}\t"
+        f"{r.market}\t{copy_escaped(event.category)}\t{event.pricing_model}\t{_BOOL[event.billable]}\t"
         f"{event.pricing_type}\t{_BOOL[event.estimated]}\t{_BOOL[r.unrated]}\t{event.sent_at}\t{r.rate_date}\t"
         f"{cost}\t{cost}\t{waba.currency}\t{period}\t{_NULL if entry_id is None else entry_id}\t{recorded_at}\n"
     )
-
-
-def _copy_escaped(text: str) -> str:
-    """Text as a COPY text-format field: backslash, tab, newline and carriage return escaped (a sender's message
-    id may hold them; the other text fields are validated codes)."""
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
 
 
 def _usage_row(r: _Rated, period: dt.date, entry_id: int | None, now: dt.datetime) -> tuple:
