@@ -201,8 +201,15 @@ def _usage_post_locked(accounts: dict[int, CreditAccount], postings: Sequence[Po
 def _usage_groups(charges: Sequence[UsageCharge], closed: dict[int, dt.date | None]) -> dict[tuple, list[int]]:
     """Charge indexes by (credit account, billing period the cost counts in)."""
     groups: dict[tuple[int, dt.date], list[int]] = defaultdict(list)
+    periods: dict[tuple, dt.date] = {}  # (closed through, UTC year, month) -> period: a batch spans a month or two
     for index, charge in enumerate(charges):
-        period = period_for(closed_through=closed[charge.account_id], occurred_at=charge.occurred_at)
+        at, closed_through = charge.occurred_at, closed[charge.account_id]
+        if at.tzinfo is dt.UTC:
+            period = periods.get(month := (closed_through, at.year, at.month))
+            if period is None:
+                period = periods[month] = period_for(closed_through=closed_through, occurred_at=at)
+        else:
+            period = period_for(closed_through=closed_through, occurred_at=at)
         groups[(charge.account_id, period)].append(index)
     return groups
 

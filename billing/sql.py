@@ -1,6 +1,7 @@
 """Query helpers for the hot paths, where PostgreSQL offers a cheaper form than the portable one."""
 
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
@@ -50,6 +51,15 @@ def array_literal(values: Iterable) -> str:
     """A PostgreSQL array literal of the values (numbers, dates, strings: each quoted, backslash and double quote
     escaped), to bind as one text parameter cast to its array type: psycopg adapts a list of a thousand values one
     by one in Python, this is one join."""
+    values = values if isinstance(values, list | tuple) else list(values)
+    if values and None not in values:
+        first = type(values[0])
+        if first is int and all(type(v) is int for v in values):
+            return "{" + ",".join(map(str, values)) + "}"
+        if first in (str, dt.date) and all(type(v) is first for v in values):
+            joined = '","'.join(map(str, values))
+            if joined.count('"') == 2 * (len(values) - 1) and "\\" not in joined:  # nothing to escape: one join
+                return '{"' + joined + '"}'
     return "{" + ",".join([_array_element(value) for value in values]) + "}"
 
 

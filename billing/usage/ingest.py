@@ -333,7 +333,12 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
         located.append((index, event, waba, number_id, event.sent_at.astimezone(_zone(waba.timezone)).date()))
     if not located:
         return []
-    book = RateBook.load(currencies={w.currency for w in wabas.values()}, until=max(day for *_, day in located))
+    book = RateBook.load(
+        currencies={w.currency for w in wabas.values()},
+        until=max(day for *_, day in located),
+        countries={event.recipient_country for _, event, *_ in located},
+        categories={event.category for _, event, *_ in located},
+    )
     rated = []
     for index, event, waba, number_id, day in located:
         if not event.billable:
@@ -473,7 +478,7 @@ _NULL = "\\N"
 
 def _usage_line(r: _Rated, period: dt.date, entry_id: int | None, recorded_at: str) -> str:
     """The row in USAGE_COLUMNS order as a line of COPY's text format (what `_usage_row` holds, formatted)."""
-    event, waba, cost = r.event, r.waba, r.cost
+    event, waba, cost = r.event, r.waba, str(r.cost)
     return (
         f"{copy_escaped(event.message_id)}\t{waba.hub_pk}\t{waba.id}\t{r.number_id}\t{event.recipient_country}\t"
         f"{r.market}\t{copy_escaped(event.category)}\t{event.pricing_model}\t{_BOOL[event.billable]}\t"

@@ -128,7 +128,7 @@ def _tiers_load(items: list[tuple[int, TierItem]]) -> dict[tuple[str, str, str],
     rows = RateCardTier.objects.filter(
         one_of("currency", {i.currency for _, i in items}),
         one_of("market", {i.market for _, i in items}),
-        effective_date__lt=max(clock.next_month(i.rate_date) for _, i in items),
+        effective_date__lt=clock.next_month(max(i.rate_date for _, i in items)),
     ).values_list("currency", "market", "category", "effective_date", "volume_from", "rate")
     tiers: dict[tuple[str, str, str], _Tiers] = defaultdict(_Tiers)
     for currency, market, category, effective_date, volume_from, rate in rows:
