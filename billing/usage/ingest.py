@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 
 import phonenumbers
 from django.conf import settings
@@ -55,7 +56,9 @@ class UsageBatchTooLarge(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)  # slots: no __dict__ per event (one object less for the collector to trace)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, three times the cost of building an
+# event (nothing changes one once parsed). Slots: no __dict__ per event, one object less for the collector to trace.
+@dataclass(slots=True)
 class UsageEvent:
     message_id: str
     waba_id: str
@@ -125,11 +128,23 @@ class _Rated:
 
 def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     """The event, or the reason it is malformed (a plain sentence for the sender)."""
-    if not isinstance(raw, Mapping):
+    return _event_parse(raw, now + FUTURE_TOLERANCE)
+
+
+_required = itemgetter(*REQUIRED_FIELDS)
+_REQUIRED_SET = frozenset(REQUIRED_FIELDS)
+
+
+def _event_parse(raw: object, latest: dt.datetime) -> UsageEvent | str:
+    """`usage_event_parse`, with the latest acceptable time computed once per batch."""
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # type(): a JSON object, without the ABC's check
         return "expected a JSON object"
-    missing = [name for name in REQUIRED_FIELDS if name not in raw or raw[name] is None]
-    if missing:
-        return "missing field(s): " + ", ".join(missing)
+    # Two C calls for the usual event that has them all.
+    complete = type(raw) is dict and raw.keys() >= _REQUIRED_SET and None not in _required(raw)
+    if not complete:
+        missing = [name for name in REQUIRED_FIELDS if name not in raw or raw[name] is None]
+        if missing:
+            return "missing field(s): " + ", ".join(missing)
     message_id, waba_id = raw["message_id"], raw["waba_id"]
     if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= 128 or not _storable(message_id):
         return "message_id must be a non-empty string of at most 128 characters"
@@ -153,7 +168,7 @@ def usage_event_parse(raw: object, *, now: dt.datetime) -> UsageEvent | str:
     sent_at = _timestamp_parse(raw["timestamp"])
     if isinstance(sent_at, str):
         return sent_at
-    if sent_at > now + FUTURE_TOLERANCE:
+    if sent_at > latest:
         return "timestamp is in the future"
     if sent_at < EARLIEST_EVENT:
         return f"timestamp is before {EARLIEST_EVENT:%Y-%m-%d}, earlier than any WhatsApp Business message"
@@ -173,6 +188,8 @@ def _storable(text: str) -> bool:
     """Whether PostgreSQL can store the text: no NUL, and valid Unicode (no lone surrogate from a JSON escape)."""
     if "\x00" in text:
         return False
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -279,9 +296,9 @@ def _retryable(exc: Exception) -> bool:
 
 
 def _parse_all(events: Sequence[object], now: dt.datetime, result: UsageBatchResult) -> list[tuple[int, UsageEvent]]:
-    parsed = []
+    parsed, latest = [], now + FUTURE_TOLERANCE
     for index, raw in enumerate(events):
-        event = usage_event_parse(raw, now=now)
+        event = _event_parse(raw, latest)
         if isinstance(event, str):
             result.rejected.append(Rejection(index, event))
         else:
