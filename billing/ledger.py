@@ -145,7 +145,9 @@ def _usage_lock_first(charges: Sequence[UsageCharge], rows_write) -> UsagePosted
 
 def _usage_lock_late(charges: Sequence[UsageCharge], rows_write) -> UsagePosted:
     account_ids = {c.account_id for c in charges}
-    closed = dict(CreditAccount.objects.filter(one_of("id", account_ids)).values_list("id", "closed_through"))
+    closed = dict(
+        CreditAccount.objects.filter(one_of("id", account_ids)).order_by().values_list("id", "closed_through")
+    )
     groups = _usage_groups(charges, closed)
     costly = [key for key, members in groups.items() if any(charges[i].cost for i in members)]
     ids = dict(zip(costly, entry_ids_reserve(len(costly)), strict=True))  # an id left unused is only a gap
@@ -168,7 +170,7 @@ def _usage_post_locked(accounts: dict[int, CreditAccount], postings: Sequence[Po
     keys = [p.key for p in postings]
     if len(set(keys)) != len(keys):
         raise LedgerError("An idempotency key is used twice in one usage batch.")
-    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys))}
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys)).order_by()}
     now = clock.now()
     posted_at = f"{now}"
     results, lines, touched, before = [], [], {}, {}

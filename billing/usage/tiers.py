@@ -87,9 +87,9 @@ def volume_rates(items: Sequence[TierItem]) -> dict[int, Decimal]:
         return {}
     counts = _counters_lock({item.counter_key for _, item in priced})
     recorded = set(
-        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in priced})).values_list(
-            "message_id", flat=True
-        )
+        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in priced}))
+        .order_by()
+        .values_list("message_id", flat=True)
     )
     rates: dict[int, Decimal] = {}
     for index, item in sorted(priced, key=lambda pair: (pair[1].sent_at, pair[1].message_id)):
@@ -125,11 +125,15 @@ def volume_count(items: Iterable[TierItem]) -> None:
 
 
 def _tiers_load(items: list[tuple[int, TierItem]]) -> dict[tuple[str, str, str], _Tiers]:
-    rows = RateCardTier.objects.filter(
-        one_of("currency", {i.currency for _, i in items}),
-        one_of("market", {i.market for _, i in items}),
-        effective_date__lt=clock.next_month(max(i.rate_date for _, i in items)),
-    ).values_list("currency", "market", "category", "effective_date", "volume_from", "rate")
+    rows = (
+        RateCardTier.objects.filter(
+            one_of("currency", {i.currency for _, i in items}),
+            one_of("market", {i.market for _, i in items}),
+            effective_date__lt=clock.next_month(max(i.rate_date for _, i in items)),
+        )
+        .order_by()
+        .values_list("currency", "market", "category", "effective_date", "volume_from", "rate")
+    )
     tiers: dict[tuple[str, str, str], _Tiers] = defaultdict(_Tiers)
     for currency, market, category, effective_date, volume_from, rate in rows:
         tiers[(currency, market, category)].by_date[effective_date].append((volume_from, rate))
