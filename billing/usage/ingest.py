@@ -337,7 +337,7 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
         .values_list(*columns)
     }
     numbers = _numbers_by_waba([w.id for w in wabas.values()], {e.phone_number for _, e in parsed})
-    located = []
+    located = []  # each located event, rated below (market and rate set in place)
     for index, event in parsed:
         waba = wabas.get(event.waba_id)
         if waba is None:
@@ -349,36 +349,41 @@ def _rate(parsed: list[tuple[int, UsageEvent]], result: UsageBatchResult) -> lis
                 Rejection(index, f"phone number {event.phone_number} is not on WABA {waba.meta_waba_id}")
             )
             continue
-        located.append((index, event, waba, number_id, event.sent_at.astimezone(_zone(waba.timezone)).date()))
+        day = event.sent_at.astimezone(_zone(waba.timezone)).date()
+        located.append(_Rated(index, event, waba, number_id, day, "", ZERO))
     if not located:
         return []
     book = RateBook.load(
         currencies={w.currency for w in wabas.values()},
-        until=max(day for *_, day in located),
-        countries={event.recipient_country for _, event, *_ in located},
-        categories={event.category for _, event, *_ in located},
+        until=max(r.rate_date for r in located),
+        countries={r.event.recipient_country for r in located},
+        categories={r.category for r in located},
     )
     rated = []
-    for index, event, waba, number_id, day in located:
+    for r in located:
+        event = r.event
         if not event.billable:
-            market = market_for_country(event.recipient_country)
-            rated.append(_Rated(index, event, waba, number_id, day, market, ZERO))
+            r.market = market_for_country(event.recipient_country)
+            rated.append(r)
             continue
-        found = book.rate_for(currency=waba.currency, country=event.recipient_country, category=event.category, day=day)
+        found = book.rate_for(
+            currency=r.currency, country=event.recipient_country, category=event.category, day=r.rate_date
+        )
         if found is None and event.category not in CATEGORIES:
             # Meta sent a category that is new to us and the card has no rate for: recorded at zero, never lost.
-            market = market_for_country(event.recipient_country)
-            rated.append(_Rated(index, event, waba, number_id, day, market, ZERO, unrated=True))
+            r.market, r.unrated = market_for_country(event.recipient_country), True
+            rated.append(r)
             continue
         if found is None:
             result.rejected.append(
                 Rejection(
-                    index,
-                    f"no {waba.currency} rate for {event.category} to {event.recipient_country} on {day}",
+                    r.index,
+                    f"no {r.currency} rate for {event.category} to {event.recipient_country} on {r.rate_date}",
                 )
             )
             continue
-        rated.append(_Rated(index, event, waba, number_id, day, found[0], found[1]))
+        r.market, r.rate = found
+        rated.append(r)
     return rated
 
 
