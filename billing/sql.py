@@ -166,10 +166,12 @@ def _copy(cursor, statement: str):
     """psycopg's COPY, logged like any other statement where Django logs queries (DEBUG, CaptureQueriesContext):
     a COPY is a round trip, and the tests that count a batch's queries must see it."""
     started = time.monotonic()
-    with cursor.cursor.copy(statement) as copy:
-        yield copy
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": statement, "time": f"{time.monotonic() - started:.3f}"})
+    try:
+        with cursor.cursor.copy(statement) as copy:
+            yield copy
+    finally:  # a COPY the database refused was a round trip too
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": statement, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def _json_columns(model) -> set[str]:

@@ -50,6 +50,8 @@ RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization fai
 RECIPIENT_COUNTRIES = frozenset(COUNTRY_MARKET) | frozenset(phonenumbers.SUPPORTED_REGIONS)
 CATEGORIES = frozenset(Category.values)  # Category.values rebuilds a list on every access
 ZERO = Decimal(0)
+# Whether this process's last batch met messages recorded before: the next one then goes the careful way first.
+_meeting_recorded = False
 
 
 class UsageBatchTooLarge(ValueError):
@@ -260,15 +262,19 @@ def usage_record_events(
     index in the sender's batch; `result` may already hold that batch's parse rejections and duplicates."""
     result = result if result is not None else UsageBatchResult()
     rated = _accepted_once(_rate(parsed, result), result)
-    # On PostgreSQL the first attempt expects every message to be new (the usual case: a retry or replay is rare)
-    # and COPYs the rows straight into the table; a message id recorded before (or by a concurrent batch) makes
-    # the unique index refuse the COPY, nothing of the attempt stays, and the batch is recorded again at once the
-    # careful way, which skips recorded ids.
-    optimistic = connection.vendor == "postgresql"
+    # On PostgreSQL the first attempt expects every message to be new (the platform reports a message once; a retry
+    # or replay is rare) and COPYs the rows straight into the table; a message id recorded before (or by a
+    # concurrent batch) makes the unique index refuse the COPY, nothing of the attempt stays, and the batch is
+    # recorded again at once the careful way, which skips recorded ids. Where recorded ids keep coming (Meta sends
+    # a status with pricing for sent, delivered and read), the batches after one that met them go the careful way
+    # first, until one of them meets none.
+    global _meeting_recorded
+    optimistic = connection.vendor == "postgresql" and not _meeting_recorded
     attempt = 0
     while True:
         try:
-            _record(rated, now, result, optimistic=optimistic)
+            skipped = _record(rated, now, result, optimistic=optimistic)
+            _meeting_recorded = skipped > 0
             break
         except IntegrityError:
             if optimistic:
@@ -400,7 +406,8 @@ def _numbers_by_waba(waba_ids: list[int], e164s: set[str]) -> dict[tuple[int, st
     return found
 
 
-def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult, *, optimistic: bool) -> None:
+def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult, *, optimistic: bool) -> int:
+    """Record the batch in one transaction; how many of its messages were recorded before (skipped)."""
     with transaction.atomic():
         # PostgreSQL's insert skips recorded ids itself (also those a concurrent batch is writing); elsewhere read them.
         # (Volume tiers and allowances read the recorded ids themselves, under their counters' locks.)
@@ -417,11 +424,13 @@ def _record(rated: list[_Rated], now: dt.datetime, result: UsageBatchResult, *, 
 
         posted = usage_batch_post(charges=fresh, rows_write=rows_write) if fresh else UsagePosted([], set())
     result.accepted = len(posted.written)
-    result.duplicates += len(rated) - len(posted.written)
+    skipped = len(rated) - len(posted.written)
+    result.duplicates += skipped
     hub_of_account = {r.account_id: r.waba.hub_id for r in fresh}
     for entry in posted.entries:
         hub_id = hub_of_account[entry.account_id]
         result.debited[hub_id] = result.debited.get(hub_id, Decimal(0)) - entry.amount
+    return skipped
 
 
 def _volume_priced(fresh: list[_Rated]) -> list[_Rated]:

@@ -164,6 +164,24 @@ def test_a_batch_mixing_recorded_and_new_messages_records_and_debits_only_the_ne
     assert balance(number) == Decimal("-0.520000")
 
 
+@pytest.mark.postgres  # the straight COPY is PostgreSQL's
+def test_batches_after_one_that_met_recorded_messages_go_the_careful_way_until_one_meets_none(number):
+    def copies(numbers):
+        with CaptureQueriesContext(connection) as queries:
+            usage_record_batch(events=[event(number, n) for n in numbers])
+        return [q["sql"].split(" (")[0] for q in queries if q["sql"].startswith("COPY") and "messageusage" in q["sql"]]
+
+    straight, staged = "COPY billing_messageusage", "COPY _staging_billing_messageusage"
+    copies([1, 2])  # new messages: whatever the last test left, this process now expects new ones
+    assert copies([3]) == [straight]
+    assert copies([1, 4]) == [straight, staged]  # refused by the unique index, then recorded the careful way
+    assert copies([2, 5]) == [staged]  # recorded ids keep coming: careful first, no refused COPY
+    assert copies([6]) == [staged]  # ... until a batch meets none
+    assert copies([7]) == [straight]
+    assert MessageUsage.objects.count() == 7
+    assert balance(number) == Decimal("-0.910000")
+
+
 def test_bad_events_are_rejected_by_index_and_the_good_ones_recorded(number):
     other = PhoneNumberFactory(e164="+4915199999999")
     result = usage_record_batch(
