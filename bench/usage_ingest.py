@@ -3,13 +3,15 @@
 Prints events per second for 1 and 2 processes, queries per batch and peak memory, beside its own floor measured in
 the same run: a bare COPY of as many rows of the same width (the rows the run wrote) into a copy of the usage table
 with the same indexes (CREATE TABLE … (LIKE billing_messageusage INCLUDING ALL)), and the ratio. Then a cProfile of
-one batch: where the time goes. Target (issue 14): within 2x the floor.
+one batch: where the time goes, and the CPU a batch costs in this process and in its PostgreSQL backend beside the
+floor's (read from /proc when the server runs on this machine). Target (issue 14): within 2x the floor.
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/usage_ingest.py [--events N]
 """
 
 import argparse
 import datetime as dt
 import multiprocessing
+import os
 import random
 import sys
 import time
@@ -109,9 +111,44 @@ def timed_ingest(batches, workers: int) -> tuple[int, float]:
     return accepted, time.perf_counter() - started
 
 
-def copy_floor(rows: int) -> float:
+def backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (utime + stime from /proc), or None when
+    the server is not on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(numbers, batches: int = 20) -> tuple[float, float | None]:
+    """CPU milliseconds per batch of new events, one process: this process's (parsing, rating, the driver) and its
+    PostgreSQL backend's (None when the server is elsewhere)."""
+    import time_machine
+
+    from billing.usage.ingest import usage_record_batch
+
+    fresh = list(events(numbers, batches * BATCH, offset=20_000_000))
+    with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC)):
+        usage_record_batch(events=fresh[:BATCH])  # the connection, the staging table: set up before measuring
+        server, client = backend_cpu(), time.process_time()
+        for i in range(BATCH, len(fresh), BATCH):
+            usage_record_batch(events=fresh[i : i + BATCH])
+        client = time.process_time() - client
+        after = backend_cpu()
+    measured = batches - 1
+    return 1000 * client / measured, None if server is None or after is None else 1000 * (after - server) / measured
+
+
+def copy_floor(rows: int) -> tuple[float, float | None]:
     """Rows per second of a bare COPY of `rows` usage rows (read back from the table, so the same width) into a
-    fresh copy of the usage table with the same indexes and constraints (no foreign keys), in one transaction."""
+    fresh copy of the usage table with the same indexes and constraints (no foreign keys), in one transaction;
+    and its backend's CPU milliseconds per 1,000 rows (None when the server is elsewhere)."""
     import io
 
     from django.db import connection
@@ -127,6 +164,7 @@ def copy_floor(rows: int) -> float:
         cursor.execute("DROP TABLE IF EXISTS bench_usage_floor")
         cursor.execute(f"CREATE TABLE bench_usage_floor (LIKE {table} INCLUDING ALL)")
     data = buffer.getvalue()
+    server = backend_cpu()
     started = time.perf_counter()
     with connection.cursor() as cursor:
         with cursor.copy("COPY bench_usage_floor FROM STDIN") as copy:
@@ -135,9 +173,10 @@ def copy_floor(rows: int) -> float:
         cursor.execute("SELECT count(*) FROM bench_usage_floor")
         (copied,) = cursor.fetchone()
     elapsed = time.perf_counter() - started
+    after = backend_cpu()
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_usage_floor")
-    return copied / elapsed
+    return copied / elapsed, None if server is None or after is None else 1_000_000 * (after - server) / copied
 
 
 def preload(rows: int) -> float:
@@ -248,10 +287,18 @@ def main() -> None:
         f"  replay of 10 batches:   {10 * BATCH / (time.perf_counter() - started):>8,.0f} events/s checked, "
         f"{replayed} posted again"
     )
-    floor = copy_floor(args.events)
+    client_ms, server_ms = cpu_split(numbers)
+    floor, floor_server_ms = copy_floor(args.events)
     print(f"  floor (bare COPY)       {floor:>8,.0f} rows/s ({args.events:,} rows, copy of the table + indexes)")
     for workers, rate in rates:
         print(f"  ratio, {workers} process(es)    {floor / rate:.1f}x the floor (target <= 2x)")
+    if server_ms is not None and floor_server_ms is not None:
+        print(
+            f"  CPU per 1,000 events    {client_ms:.1f} ms in this process + {server_ms:.1f} ms in PostgreSQL; "
+            f"the floor's COPY: {floor_server_ms:.1f} ms in PostgreSQL"
+        )
+    else:
+        print(f"  CPU per 1,000 events    {client_ms:.1f} ms in this process (PostgreSQL's not readable here)")
     profile_batch(numbers)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_total_relation_size('billing_messageusage'), pg_indexes_size('billing_messageusage')")

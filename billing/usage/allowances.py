@@ -16,6 +16,9 @@ from billing.sql import one_of
 
 @dataclass(frozen=True, slots=True)
 class AllowanceItem:
+    """A message as the allowances read it (any object with these attributes will do: ingestion passes its own
+    rated messages)."""
+
     message_id: str
     number_id: int
     category: str
@@ -33,9 +36,9 @@ def allowance_free(items: Sequence[AllowanceItem]) -> set[int]:
         return set()
     counters = _counters_lock(covered)
     recorded = set(
-        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in covered})).values_list(
-            "message_id", flat=True
-        )
+        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in covered}))
+        .order_by()
+        .values_list("message_id", flat=True)
     )
     free = set()
     for index, item in sorted(covered, key=lambda pair: (pair[1].sent_at, pair[1].message_id)):
@@ -48,9 +51,13 @@ def allowance_free(items: Sequence[AllowanceItem]) -> set[int]:
 
 
 def _allowances(items: Sequence[AllowanceItem]) -> dict[str, list[tuple[dt.date, int]]]:
-    rows = RateCardAllowance.objects.filter(
-        one_of("category", {i.category for i in items}), effective_date__lte=max(i.rate_date for i in items)
-    ).values_list("category", "effective_date", "free_per_month")
+    rows = (
+        RateCardAllowance.objects.filter(
+            one_of("category", {i.category for i in items}), effective_date__lte=max(i.rate_date for i in items)
+        )
+        .order_by()
+        .values_list("category", "effective_date", "free_per_month")
+    )
     found: dict[str, list[tuple[dt.date, int]]] = {}
     for category, effective_date, free in rows:
         found.setdefault(category, []).append((effective_date, free))

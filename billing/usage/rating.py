@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from billing.markets import FALLBACK_MARKET, market_for_country
 from billing.models import RateCardRate
+from billing.sql import one_of
 
 
 class RateBook:
@@ -25,11 +26,23 @@ class RateBook:
             self._rates[key] = [r for _, r in dated]
 
     @classmethod
-    def load(cls, *, currencies: Iterable[str], until: dt.date) -> "RateBook":
-        rows = RateCardRate.objects.filter(currency__in=set(currencies), effective_date__lte=until).values_list(
-            "effective_date", "currency", "market", "category", "rate"
-        )
-        return cls(rows)
+    def load(
+        cls,
+        *,
+        currencies: Iterable[str],
+        until: dt.date,
+        countries: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+    ) -> "RateBook":
+        """The card's rates in these currencies effective by `until`; only those `rate_for` can look up for these
+        recipient countries (their markets and the rest-of-world one) and categories, when given."""
+        rows = RateCardRate.objects.filter(one_of("currency", set(currencies)), effective_date__lte=until)
+        if countries is not None:
+            rows = rows.filter(one_of("market", {market_for_country(c) for c in countries} | {FALLBACK_MARKET}))
+        if categories is not None:
+            rows = rows.filter(one_of("category", set(categories)))
+        # No ORDER BY (the model's ordering): the book sorts its own, and compiling it costs more than the query.
+        return cls(rows.order_by().values_list("effective_date", "currency", "market", "category", "rate"))
 
     def _rate_on(self, key: tuple[str, str, str], day: dt.date) -> Decimal | None:
         dates = self._dates.get(key)

@@ -22,13 +22,14 @@ from decimal import Decimal
 from django.db import connection
 
 from billing.models import TIERED_CATEGORIES, MessageUsage, RateCardTier, UsageVolumeCounter
-from billing.sql import one_of
+from billing.sql import array_literal, one_of
 from core import clock
 
 
 @dataclass(frozen=True, slots=True)
 class TierItem:
-    """A charged message of a tiered category, as tier pricing needs it."""
+    """A charged message of a tiered category, as tier pricing needs it (any object with these attributes and
+    `counter_key` will do: ingestion passes its own rated messages)."""
 
     message_id: str
     client_id: int
@@ -86,9 +87,9 @@ def volume_rates(items: Sequence[TierItem]) -> dict[int, Decimal]:
         return {}
     counts = _counters_lock({item.counter_key for _, item in priced})
     recorded = set(
-        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in priced})).values_list(
-            "message_id", flat=True
-        )
+        MessageUsage.objects.filter(one_of("message_id", {item.message_id for _, item in priced}))
+        .order_by()
+        .values_list("message_id", flat=True)
     )
     rates: dict[int, Decimal] = {}
     for index, item in sorted(priced, key=lambda pair: (pair[1].sent_at, pair[1].message_id)):
@@ -119,16 +120,20 @@ def volume_count(items: Iterable[TierItem]) -> None:
             f"INSERT INTO {table} AS v (client_id, market, category, month, count) "  # noqa: S608 -- model's table
             "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::date[], %s::bigint[]) "
             "ON CONFLICT (client_id, market, category, month) DO UPDATE SET count = v.count + EXCLUDED.count",
-            [*(list(column) for column in zip(*keys, strict=True)), [added[key] for key in keys]],
+            [*(array_literal(column) for column in zip(*keys, strict=True)), array_literal(added[key] for key in keys)],
         )
 
 
 def _tiers_load(items: list[tuple[int, TierItem]]) -> dict[tuple[str, str, str], _Tiers]:
-    rows = RateCardTier.objects.filter(
-        one_of("currency", {i.currency for _, i in items}),
-        one_of("market", {i.market for _, i in items}),
-        effective_date__lt=max(clock.next_month(i.rate_date) for _, i in items),
-    ).values_list("currency", "market", "category", "effective_date", "volume_from", "rate")
+    rows = (
+        RateCardTier.objects.filter(
+            one_of("currency", {i.currency for _, i in items}),
+            one_of("market", {i.market for _, i in items}),
+            effective_date__lt=clock.next_month(max(i.rate_date for _, i in items)),
+        )
+        .order_by()
+        .values_list("currency", "market", "category", "effective_date", "volume_from", "rate")
+    )
     tiers: dict[tuple[str, str, str], _Tiers] = defaultdict(_Tiers)
     for currency, market, category, effective_date, volume_from, rate in rows:
         tiers[(currency, market, category)].by_date[effective_date].append((volume_from, rate))
@@ -147,7 +152,7 @@ def _counters_lock(keys: set[tuple]) -> dict[tuple, int]:
             "SELECT *, 0 FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::date[]) "
             "ON CONFLICT (client_id, market, category, month) DO UPDATE SET count = v.count "
             "RETURNING client_id, market, category, month, count",
-            [list(column) for column in zip(*ordered, strict=True)],
+            [array_literal(column) for column in zip(*ordered, strict=True)],
         )
         return {tuple(row[:4]): row[4] for row in cursor.fetchall()}
 

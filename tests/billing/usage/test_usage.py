@@ -142,6 +142,46 @@ def test_duplicates_are_skipped_so_a_retried_batch_posts_nothing_twice(number):
     assert balance(number) == Decimal("-0.260000")
 
 
+def test_message_ids_with_copy_control_characters_are_recorded_as_sent_and_found_again_on_a_retry(number):
+    ids = ["wamid.tab\there", "wamid.back\\slash\\N", "wamid.line\nbreak\rreturn", "wamid.plain"]
+    first = usage_record_batch(events=[event(number, message_id=m) for m in ids[:3]])
+    retry = usage_record_batch(events=[event(number, message_id=m) for m in ids])
+
+    assert (first.accepted, first.duplicates) == (3, 0)
+    assert (retry.accepted, retry.duplicates) == (1, 3)
+    assert sorted(MessageUsage.objects.values_list("message_id", flat=True)) == sorted(ids)
+    assert LedgerEntry.objects.count() == 2
+    assert balance(number) == Decimal("-0.520000")
+
+
+def test_a_batch_mixing_recorded_and_new_messages_records_and_debits_only_the_new_ones(number):
+    usage_record_batch(events=[event(number, n) for n in (1, 3)])
+    mixed = usage_record_batch(events=[event(number, n) for n in (1, 2, 3, 4)])
+
+    assert (mixed.accepted, mixed.duplicates) == (2, 2)
+    assert MessageUsage.objects.count() == 4
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [Decimal("-0.260000")] * 2
+    assert balance(number) == Decimal("-0.520000")
+
+
+@pytest.mark.postgres  # the straight COPY is PostgreSQL's
+def test_batches_after_one_that_met_recorded_messages_go_the_careful_way_until_one_meets_none(number):
+    def copies(numbers):
+        with CaptureQueriesContext(connection) as queries:
+            usage_record_batch(events=[event(number, n) for n in numbers])
+        return [q["sql"].split(" (")[0] for q in queries if q["sql"].startswith("COPY") and "messageusage" in q["sql"]]
+
+    straight, staged = "COPY billing_messageusage", "COPY _staging_billing_messageusage"
+    copies([1, 2])  # new messages: whatever the last test left, this process now expects new ones
+    assert copies([3]) == [straight]
+    assert copies([1, 4]) == [straight, staged]  # refused by the unique index, then recorded the careful way
+    assert copies([2, 5]) == [staged]  # recorded ids keep coming: careful first, no refused COPY
+    assert copies([6]) == [staged]  # ... until a batch meets none
+    assert copies([7]) == [straight]
+    assert MessageUsage.objects.count() == 7
+    assert balance(number) == Decimal("-0.910000")
+
+
 def test_bad_events_are_rejected_by_index_and_the_good_ones_recorded(number):
     other = PhoneNumberFactory(e164="+4915199999999")
     result = usage_record_batch(
