@@ -13,7 +13,6 @@ concurrent chunks serialise on the sequence row only briefly, and no draft row w
 
 import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 
@@ -22,12 +21,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext
 
-from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, card_payers, invoices_insert_issued
-from billing.invoicing.tax import tax_treatment
+from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, hub_party_rows, invoices_insert_issued
 from billing.ledger import post_locked_query
 from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, MessageUsage
 from billing.sql import one_of
-from clients.models import Client
 from core import clock
 from hub.models import Hub
 
@@ -198,23 +195,7 @@ def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    clients = {c.id: c for c in Client.objects.filter(one_of("id", {h[2] for h in hubs}))}
-    card = card_payers(client_ids=list(clients))
-    by_language = defaultdict(list)  # one translation.override per language, not per hub
-    for hub in hubs:
-        by_language[clients[hub[2]].billing_language].append(hub)
-    rows = []
-    for language, group in by_language.items():
-        labels = _labels(language)
-        with translation.override(language):
-            for hub_id, public_hub_id, client_id, currency in group:
-                client = clients[client_id]
-                tax = tax_treatment(country=client.country, vat_id=client.vat_id)
-                rows.append((
-                    hub_id, client_id, public_hub_id, currency,
-                    json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax.rate, tax.label,
-                    tax.note, ("client", client_id) in card, language, *labels,
-                ))  # fmt: skip
+    rows = [(*party[:4], json.dumps(party[4]), *party[5:], *_labels(party[9])) for party in hub_party_rows(hubs=hubs)]
     cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
     columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
     cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
