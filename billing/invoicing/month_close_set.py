@@ -41,16 +41,17 @@ WITH accounts AS MATERIALIZED (
         WHERE i.hub_id = a.hub_id AND i.kind = %(mci)s AND i.period_start < %(period)s
     ) AS latest ON true
     WHERE a.id = ANY(%(accounts)s)
-), sums AS (
-    SELECT w.account_id, w.hub_id, w.currency,
-           coalesce(sum(e.amount) FILTER (WHERE e.period < w.window_start), 0) AS before,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(s)s)), 0) AS s,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(a)s)), 0) AS a,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(u)s)), 0) AS u,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(r)s)), 0) AS r,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(c)s)), 0) AS c
-    FROM accounts w LEFT JOIN billing_ledgerentry e ON e.account_id = w.account_id AND e.period <= %(period)s
-    GROUP BY w.account_id, w.hub_id, w.currency
+), sums AS (  -- per account (LATERAL): a range of one index, bounded by the chunk whatever the ledger's size
+    SELECT w.account_id, w.hub_id, w.currency, x.*
+    FROM accounts w CROSS JOIN LATERAL (
+        SELECT coalesce(sum(e.amount) FILTER (WHERE e.period < w.window_start), 0) AS before,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(s)s)), 0) AS s,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(a)s)), 0) AS a,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(u)s)), 0) AS u,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(r)s)), 0) AS r,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(c)s)), 0) AS c
+        FROM billing_ledgerentry e WHERE e.account_id = w.account_id AND e.period <= %(period)s
+    ) AS x
 ), rounded AS (
     SELECT account_id, hub_id, currency, round(before + s, 2) AS starting_balance, round(a, 2) AS added_funds,
            -u AS usage_exact, round(-u, 2) AS usage, round(r, 2) AS refunds, round(c, 2) AS reconciliation
