@@ -88,8 +88,11 @@ SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, d.* FROM 
                'total_refunds', f.refunds::text, 'ending_balance', f.ending_balance::text,
                'usage_reconciliation', f.reconciliation::text) AS summary,
            ''::varchar AS void_reason, ''::varchar AS pdf, ''::text AS delivery_error, p.language,
-           %(now)s::timestamptz AS created_at
-    FROM month_close_parties p
+           %(now)s::timestamptz AS created_at, p.usage_label, p.reconciliation_label, p.settled_label, p.fee_label,
+           p.tax_label
+    FROM jsonb_to_recordset(%(parties)s::jsonb) AS p(hub_id bigint, client_id bigint, public_hub_id text,
+        currency text, billed_company jsonb, tax_rate numeric, tax_label text, tax_note text, pays_by_card boolean,
+        language text, usage_label text, reconciliation_label text, settled_label text, fee_label text)
     JOIN month_close_figures f ON f.hub_id = p.hub_id
     CROSS JOIN LATERAL (
         SELECT fee, round((f.amount_due + fee) * p.tax_rate, 2) AS tax
@@ -109,14 +112,13 @@ INSERT INTO billing_invoiceline (invoice_id, position, role, description, quanti
 SELECT i.id, row_number() OVER (PARTITION BY i.id ORDER BY l.ord), l.role, left(l.description, 300), 1,
        l.amount, l.amount, l.details
 FROM month_close_drafts i
-JOIN month_close_parties p ON p.hub_id = i.hub_id
 JOIN month_close_figures f ON f.hub_id = i.hub_id
 CROSS JOIN LATERAL (VALUES
-    (1, 'usage', p.usage_label, f.usage, '{}'::jsonb),
-    (2, 'reconciliation', p.reconciliation_label, -f.reconciliation, '{}'::jsonb),
-    (3, 'settled', p.settled_label, -f.settled_with_credit, '{}'::jsonb),
-    (4, 'fee', p.fee_label, i.fee_amount, jsonb_build_object('rate', %(fee_rate)s::text)),
-    (5, 'tax', p.tax_label, i.tax_amount, jsonb_build_object('base', (i.net_amount + i.fee_amount)::text))
+    (1, 'usage', i.usage_label, f.usage, '{}'::jsonb),
+    (2, 'reconciliation', i.reconciliation_label, -f.reconciliation, '{}'::jsonb),
+    (3, 'settled', i.settled_label, -f.settled_with_credit, '{}'::jsonb),
+    (4, 'fee', i.fee_label, i.fee_amount, jsonb_build_object('rate', %(fee_rate)s::text)),
+    (5, 'tax', i.tax_label, i.tax_amount, jsonb_build_object('base', (i.net_amount + i.fee_amount)::text))
 ) AS l(ord, role, description, amount, details)
 WHERE l.ord <> 2 OR f.reconciliation <> 0
 """
@@ -127,12 +129,11 @@ FROM billing_invoice i JOIN month_close_figures f ON f.hub_id = i.hub_id
 WHERE i.id = ANY(%(ids)s) AND f.amount_due > 0 ORDER BY f.account_id
 """
 
-PARTY_COLUMNS = (
-    ("hub_id", "bigint"), ("client_id", "bigint"), ("public_hub_id", "text"), ("currency", "text"),
-    ("billed_company", "jsonb"), ("tax_rate", "numeric"), ("tax_label", "text"), ("tax_note", "text"),
-    ("pays_by_card", "boolean"), ("language", "text"), ("usage_label", "text"), ("reconciliation_label", "text"),
-    ("settled_label", "text"), ("fee_label", "text"),
-)  # fmt: skip
+PARTY_FIELDS = (
+    "hub_id", "client_id", "public_hub_id", "currency", "billed_company", "tax_rate", "tax_label", "tax_note",
+    "pays_by_card", "language",
+)  # hub_party_rows' order  # fmt: skip
+LABELS = ("usage_label", "reconciliation_label", "settled_label", "fee_label")
 
 
 def month_close_chunk(
@@ -158,10 +159,10 @@ def month_close_chunk(
                     "reference": f"Usage rounded to the cent, {period:%B %Y}"},
             close=(period, [a.id for a in open_accounts]),
         )  # fmt: skip
-        _parties(cursor, [a.hub_id for a in open_accounts], period)
+        parties = _parties([a.hub_id for a in open_accounts], period)
         cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_drafts")
         cursor.execute(DRAFTS, {
-            "mci": InvoiceKind.MONTH_CLOSING, "period_key": f"{period:%Y-%m}", "period": period,
+            "mci": InvoiceKind.MONTH_CLOSING, "period_key": f"{period:%Y-%m}", "period": period, "parties": parties,
             "end": clock.next_month(period), "fee_rate": CARD_FEE_RATE, "now": clock.now(),
         })  # fmt: skip
         drafts = cursor.rowcount  # CREATE TABLE AS reports its rows as SELECT does
@@ -188,22 +189,21 @@ def _figures(cursor, account_ids: list[int], period: dt.date) -> None:
     )
 
 
-def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
-    """The billed hubs (billable usage in the month) with what Python decides about their client."""
+def _parties(hub_ids: list[int], period: dt.date) -> str:
+    """The billed hubs (billable usage in the month) with what Python decides about their client and their lines'
+    texts, as a JSON array (read with jsonb_to_recordset: one parameter, no temporary table)."""
     billable = MessageUsage.objects.filter(hub=OuterRef("pk"), period=period, billable=True)
     hubs = list(
         Hub.objects.filter(one_of("id", hub_ids))
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    rows = [(*party[:4], json.dumps(party[4]), *party[5:], *_labels(party[9])) for party in hub_party_rows(hubs=hubs)]
-    cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
-    columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
-    cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
-    # COPY: binding 14 arrays of 500 values each costs the client-side quoting more than the rows are worth
-    with cursor.cursor.copy(f"COPY month_close_parties ({', '.join(n for n, _ in PARTY_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    parties = []
+    for party in hub_party_rows(hubs=hubs):
+        row = dict(zip(PARTY_FIELDS, party, strict=True))
+        row["tax_rate"] = str(row["tax_rate"])  # exact: a JSON string read as numeric
+        parties.append({**row, **dict(zip(LABELS, _labels(row["language"]), strict=True))})
+    return json.dumps(parties)
 
 
 @cache
