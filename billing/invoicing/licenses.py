@@ -221,10 +221,13 @@ WHERE (l.deletion_requested_at IS NULL OR l.deletion_requested_at >= m.owed AT T
 """
 
 # The hubs with a month owed and not yet invoiced (one invoice per party, kind and period, as invoices_issue).
+# OFFSET 0 keeps the NOT EXISTS a probe of the (party, kind, period) unique index per row: as an anti join, planned
+# on statistics from before the run's invoices were written, it compared every hub with every invoice of the kind
+# issued so far (measured: 330 ms for the 11th of 12 chunks of a month close, against 8 ms for the first).
 FRESH = """
 SELECT DISTINCT o.hub_id FROM license_owed o
 WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i WHERE i.party_key = 'hub:' || o.hub_id AND i.kind = %(kind)s
-                  AND i.period_key = to_char(o.owed, 'YYYY-MM'))
+                  AND i.period_key = to_char(o.owed, 'YYYY-MM') OFFSET 0)
 """
 
 # One invoice per hub and month owed not yet invoiced, in (hub, month) order, each with an id drawn from the
@@ -253,7 +256,7 @@ SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, d.* FROM 
                           ELSE 0.00 END AS fee) AS x
     ) AS t
     WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i WHERE i.party_key = 'hub:' || k.hub_id AND i.kind = %(kind)s
-                      AND i.period_key = to_char(k.owed, 'YYYY-MM'))
+                      AND i.period_key = to_char(k.owed, 'YYYY-MM') OFFSET 0)  -- see FRESH
     ORDER BY k.hub_id, k.owed
 ) AS d
 """

@@ -99,8 +99,9 @@ SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, d.* FROM 
         FROM (SELECT CASE WHEN p.pays_by_card AND f.amount_due > 0 THEN round(f.amount_due * %(fee_rate)s, 2)
                           ELSE 0.00 END AS fee) AS x
     ) AS t
-    WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i
-                      WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s)
+    WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i  -- OFFSET 0: an index probe per hub (licenses.FRESH)
+                      WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s
+                      OFFSET 0)
     ORDER BY f.account_id
 ) AS d
 """
