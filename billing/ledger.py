@@ -468,22 +468,37 @@ WITH fresh AS (
     RETURNING account_id, amount
 ), moved AS (
     SELECT account_id, sum(amount) AS total, count(*) AS entries FROM inserted GROUP BY account_id
+), touched AS (
+    SELECT coalesce(m.account_id, c.id) AS account_id, coalesce(m.total, 0) AS total,
+           coalesce(m.entries, 0) AS entries, c.id IS NOT NULL AS closing
+    FROM moved m FULL JOIN unnest(%(closing)s::bigint[]) AS c(id) ON c.id = m.account_id
 )
 UPDATE billing_creditaccount a
-SET balance = a.balance + m.total, entry_count = a.entry_count + m.entries, updated_at = %(now)s
-FROM moved m WHERE a.id = m.account_id
-RETURNING a.id, a.balance, a.entry_count, m.entries
+SET balance = a.balance + t.total, entry_count = a.entry_count + t.entries,
+    updated_at = CASE WHEN t.entries > 0 THEN %(now)s ELSE a.updated_at END,
+    closed_through = CASE WHEN t.closing THEN %(closed_through)s::date ELSE a.closed_through END
+FROM touched t WHERE a.id = t.account_id
+RETURNING a.id, a.balance, a.entry_count, t.entries
 """
 
 
-def post_locked_query(*, accounts: dict[int, CreditAccount], postings_sql: str, params: dict) -> int:
+def post_locked_query(
+    *,
+    accounts: dict[int, CreditAccount],
+    postings_sql: str,
+    params: dict,
+    close: tuple[dt.date, Sequence[int]] | None = None,
+) -> int:
     """Post the entries a query computes, to accounts the caller has locked (PostgreSQL; see `accounts_lock`): a
     month close posts a chunk's ROUNDING or MCI_INVOICED entries with a few statements instead of a Posting each.
     `postings_sql` selects the BATCH_COLUMNS in that order; rows are posted in that order per account. The rules
     of `post_locked`: every row validated (the first bad one refused with `_validate`'s message, nothing written),
     a key already posted is a replay (skipped when it is the same movement, refused otherwise), running sequence
     and balance per account, the cached balances moved in the same statement, the balance hooks run. A key used
-    twice in one batch is a caller bug and refused. Returns how many entries were written."""
+    twice in one batch is a caller bug and refused. With `close` (a month, account ids), the same UPDATE also marks
+    those accounts closed through that month (the month close: one new row version per account, not one per
+    statement); the batch's periods are computed as the accounts were before it. Returns how many entries were
+    written."""
     now = clock.now()
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.ledger_batch")
@@ -493,8 +508,11 @@ def post_locked_query(*, accounts: dict[int, CreditAccount], postings_sql: str, 
             params,
         )
         _batch_validate(cursor, accounts)
-        cursor.execute(BATCH_INSERT, {"now": now})
-        moved = cursor.fetchall()
+        closed_through, closing = close or (None, ())
+        cursor.execute(BATCH_INSERT, {"now": now, "closing": list(closing), "closed_through": closed_through})
+        moved = [row for row in cursor.fetchall() if row[3]]
+    for account_id in closing:
+        accounts[account_id].closed_through = closed_through
     before = {}
     for account_id, balance, entry_count, _ in moved:
         account = accounts[account_id]

@@ -24,8 +24,7 @@ class Client(CompanyDetails):
     def __str__(self) -> str:
         return self.company_name
 
-    def company_snapshot(self) -> dict:
-        return {**super().company_snapshot(), "buyer_reference": self.buyer_reference}
+    SNAPSHOT_FIELDS = (*CompanyDetails.SNAPSHOT_FIELDS, "buyer_reference")
 
     @property
     def currency(self) -> str:

@@ -195,21 +195,34 @@ class CompanyDetails(models.Model):
             raise ValidationError({"tax_id": error})
         self.tax_id = brazil_tax_id_normalize(self.tax_id)
 
+    # What an invoice prints of the billed company (frozen at issue), and the fields that decide it: a set-based
+    # issuer reads these as plain values (`snapshot_of`, `billing_language_of`) instead of a model per party.
+    SNAPSHOT_FIELDS = (
+        "company_name", "address_line1", "address_line2", "postal_code", "city", "country", "vat_id", "billing_email",
+    )  # fmt: skip
+    BRAZIL_SNAPSHOT_FIELDS = ("tax_id", "state")
+
+    @classmethod
+    def snapshot_source_fields(cls) -> tuple[str, ...]:
+        return (*cls.SNAPSHOT_FIELDS, *cls.BRAZIL_SNAPSHOT_FIELDS, "invoice_language")
+
     @property
     def billing_language(self) -> str:
         """The language of this party's invoices: its choice, else its country's."""
-        return self.invoice_language or language_for_country(self.country)
+        return self.billing_language_of({"invoice_language": self.invoice_language, "country": self.country})
+
+    @staticmethod
+    def billing_language_of(values) -> str:
+        return values["invoice_language"] or language_for_country(values["country"])
 
     def company_snapshot(self) -> dict:
         """The billed company's details as printed on an invoice (frozen at issue)."""
-        return {
-            "company_name": self.company_name,
-            "address_line1": self.address_line1,
-            "address_line2": self.address_line2,
-            "postal_code": self.postal_code,
-            "city": self.city,
-            "country": self.country,
-            "vat_id": self.vat_id,
-            "billing_email": self.billing_email,
-            **({"tax_id": self.tax_id, "state": self.state} if self.country == "BR" else {}),
-        }
+        return self.snapshot_of({name: getattr(self, name) for name in self.snapshot_source_fields()})
+
+    @classmethod
+    def snapshot_of(cls, values) -> dict:
+        """`company_snapshot` from the party's field values (a mapping with `snapshot_source_fields`)."""
+        snapshot = {name: values[name] for name in cls.SNAPSHOT_FIELDS}
+        if values["country"] == "BR":
+            snapshot.update({name: values[name] for name in cls.BRAZIL_SNAPSHOT_FIELDS})
+        return snapshot

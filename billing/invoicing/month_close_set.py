@@ -13,7 +13,6 @@ concurrent chunks serialise on the sequence row only briefly, and no draft row w
 
 import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from functools import cache
 
@@ -22,12 +21,10 @@ from django.db.models import Exists, OuterRef
 from django.utils import translation
 from django.utils.translation import gettext
 
-from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, card_payers, invoices_insert_issued
-from billing.invoicing.tax import tax_treatment
+from billing.invoicing.issue import CARD_FEE_RATE, IssuedInvoices, hub_party_rows, invoices_insert_issued
 from billing.ledger import post_locked_query
 from billing.models import CreditAccount, EntryKind, Invoice, InvoiceKind, MessageUsage
 from billing.sql import one_of
-from clients.models import Client
 from core import clock
 from hub.models import Hub
 
@@ -44,16 +41,17 @@ WITH accounts AS MATERIALIZED (
         WHERE i.hub_id = a.hub_id AND i.kind = %(mci)s AND i.period_start < %(period)s
     ) AS latest ON true
     WHERE a.id = ANY(%(accounts)s)
-), sums AS (
-    SELECT w.account_id, w.hub_id, w.currency,
-           coalesce(sum(e.amount) FILTER (WHERE e.period < w.window_start), 0) AS before,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(s)s)), 0) AS s,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(a)s)), 0) AS a,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(u)s)), 0) AS u,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(r)s)), 0) AS r,
-           coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(c)s)), 0) AS c
-    FROM accounts w LEFT JOIN billing_ledgerentry e ON e.account_id = w.account_id AND e.period <= %(period)s
-    GROUP BY w.account_id, w.hub_id, w.currency
+), sums AS (  -- per account (LATERAL): a range of one index, bounded by the chunk whatever the ledger's size
+    SELECT w.account_id, w.hub_id, w.currency, x.*
+    FROM accounts w CROSS JOIN LATERAL (
+        SELECT coalesce(sum(e.amount) FILTER (WHERE e.period < w.window_start), 0) AS before,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(s)s)), 0) AS s,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(a)s)), 0) AS a,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(u)s)), 0) AS u,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(r)s)), 0) AS r,
+               coalesce(sum(e.amount) FILTER (WHERE %(in)s AND e.kind = ANY(%(c)s)), 0) AS c
+        FROM billing_ledgerentry e WHERE e.account_id = w.account_id AND e.period <= %(period)s
+    ) AS x
 ), rounded AS (
     SELECT account_id, hub_id, currency, round(before + s, 2) AS starting_balance, round(a, 2) AS added_funds,
            -u AS usage_exact, round(-u, 2) AS usage, round(r, 2) AS refunds, round(c, 2) AS reconciliation
@@ -90,16 +88,20 @@ SELECT nextval(pg_get_serial_sequence('billing_invoice', 'id')) AS id, d.* FROM 
                'total_refunds', f.refunds::text, 'ending_balance', f.ending_balance::text,
                'usage_reconciliation', f.reconciliation::text) AS summary,
            ''::varchar AS void_reason, ''::varchar AS pdf, ''::text AS delivery_error, p.language,
-           %(now)s::timestamptz AS created_at
-    FROM month_close_parties p
+           %(now)s::timestamptz AS created_at, p.usage_label, p.reconciliation_label, p.settled_label, p.fee_label,
+           p.tax_label
+    FROM jsonb_to_recordset(%(parties)s::jsonb) AS p(hub_id bigint, client_id bigint, public_hub_id text,
+        currency text, billed_company jsonb, tax_rate numeric, tax_label text, tax_note text, pays_by_card boolean,
+        language text, usage_label text, reconciliation_label text, settled_label text, fee_label text)
     JOIN month_close_figures f ON f.hub_id = p.hub_id
     CROSS JOIN LATERAL (
         SELECT fee, round((f.amount_due + fee) * p.tax_rate, 2) AS tax
         FROM (SELECT CASE WHEN p.pays_by_card AND f.amount_due > 0 THEN round(f.amount_due * %(fee_rate)s, 2)
                           ELSE 0.00 END AS fee) AS x
     ) AS t
-    WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i
-                      WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s)
+    WHERE NOT EXISTS (SELECT 1 FROM billing_invoice i  -- OFFSET 0: an index probe per hub (licenses.FRESH)
+                      WHERE i.party_key = 'hub:' || p.hub_id AND i.kind = %(mci)s AND i.period_key = %(period_key)s
+                      OFFSET 0)
     ORDER BY f.account_id
 ) AS d
 """
@@ -111,14 +113,13 @@ INSERT INTO billing_invoiceline (invoice_id, position, role, description, quanti
 SELECT i.id, row_number() OVER (PARTITION BY i.id ORDER BY l.ord), l.role, left(l.description, 300), 1,
        l.amount, l.amount, l.details
 FROM month_close_drafts i
-JOIN month_close_parties p ON p.hub_id = i.hub_id
 JOIN month_close_figures f ON f.hub_id = i.hub_id
 CROSS JOIN LATERAL (VALUES
-    (1, 'usage', p.usage_label, f.usage, '{}'::jsonb),
-    (2, 'reconciliation', p.reconciliation_label, -f.reconciliation, '{}'::jsonb),
-    (3, 'settled', p.settled_label, -f.settled_with_credit, '{}'::jsonb),
-    (4, 'fee', p.fee_label, i.fee_amount, jsonb_build_object('rate', %(fee_rate)s::text)),
-    (5, 'tax', p.tax_label, i.tax_amount, jsonb_build_object('base', (i.net_amount + i.fee_amount)::text))
+    (1, 'usage', i.usage_label, f.usage, '{}'::jsonb),
+    (2, 'reconciliation', i.reconciliation_label, -f.reconciliation, '{}'::jsonb),
+    (3, 'settled', i.settled_label, -f.settled_with_credit, '{}'::jsonb),
+    (4, 'fee', i.fee_label, i.fee_amount, jsonb_build_object('rate', %(fee_rate)s::text)),
+    (5, 'tax', i.tax_label, i.tax_amount, jsonb_build_object('base', (i.net_amount + i.fee_amount)::text))
 ) AS l(ord, role, description, amount, details)
 WHERE l.ord <> 2 OR f.reconciliation <> 0
 """
@@ -129,12 +130,11 @@ FROM billing_invoice i JOIN month_close_figures f ON f.hub_id = i.hub_id
 WHERE i.id = ANY(%(ids)s) AND f.amount_due > 0 ORDER BY f.account_id
 """
 
-PARTY_COLUMNS = (
-    ("hub_id", "bigint"), ("client_id", "bigint"), ("public_hub_id", "text"), ("currency", "text"),
-    ("billed_company", "jsonb"), ("tax_rate", "numeric"), ("tax_label", "text"), ("tax_note", "text"),
-    ("pays_by_card", "boolean"), ("language", "text"), ("usage_label", "text"), ("reconciliation_label", "text"),
-    ("settled_label", "text"), ("fee_label", "text"),
-)  # fmt: skip
+PARTY_FIELDS = (
+    "hub_id", "client_id", "public_hub_id", "currency", "billed_company", "tax_rate", "tax_label", "tax_note",
+    "pays_by_card", "language",
+)  # hub_party_rows' order  # fmt: skip
+LABELS = ("usage_label", "reconciliation_label", "settled_label", "fee_label")
 
 
 def month_close_chunk(
@@ -152,24 +152,24 @@ def month_close_chunk(
         # would start the JIT compiler, which costs more than a second per statement (measured: 1.4 s of 2.0 s).
         cursor.execute("SET LOCAL jit = off")
         _figures(cursor, [a.id for a in open_accounts], period)
+        # the month squared and marked closed in one UPDATE of the accounts, before the numbers are taken
         post_locked_query(
             accounts=accounts,
             postings_sql=ROUNDING_POSTINGS,
             params={"kind": EntryKind.ROUNDING, "month": f"{period:%Y-%m}", "at": end - dt.timedelta(microseconds=1),
                     "reference": f"Usage rounded to the cent, {period:%B %Y}"},
+            close=(period, [a.id for a in open_accounts]),
         )  # fmt: skip
-        _parties(cursor, [a.hub_id for a in open_accounts], period)
+        parties = _parties([a.hub_id for a in open_accounts], period)
         cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_drafts")
         cursor.execute(DRAFTS, {
-            "mci": InvoiceKind.MONTH_CLOSING, "period_key": f"{period:%Y-%m}", "period": period,
+            "mci": InvoiceKind.MONTH_CLOSING, "period_key": f"{period:%Y-%m}", "period": period, "parties": parties,
             "end": clock.next_month(period), "fee_rate": CARD_FEE_RATE, "now": clock.now(),
         })  # fmt: skip
         drafts = cursor.rowcount  # CREATE TABLE AS reports its rows as SELECT does
-        if drafts:
-            cursor.execute(LINES, {"fee_rate": CARD_FEE_RATE})
-        CreditAccount.objects.filter(one_of("id", [a.id for a in open_accounts])).update(closed_through=period)
         if not drafts:
             return []
+        cursor.execute(LINES, {"fee_rate": CARD_FEE_RATE})
         ids = invoices_insert_issued(drafts_table="month_close_drafts", issued_at=issued_at)
     post_locked_query(
         accounts=accounts,
@@ -190,38 +190,21 @@ def _figures(cursor, account_ids: list[int], period: dt.date) -> None:
     )
 
 
-def _parties(cursor, hub_ids: list[int], period: dt.date) -> None:
-    """The billed hubs (billable usage in the month) with what Python decides about their client."""
+def _parties(hub_ids: list[int], period: dt.date) -> str:
+    """The billed hubs (billable usage in the month) with what Python decides about their client and their lines'
+    texts, as a JSON array (read with jsonb_to_recordset: one parameter, no temporary table)."""
     billable = MessageUsage.objects.filter(hub=OuterRef("pk"), period=period, billable=True)
     hubs = list(
         Hub.objects.filter(one_of("id", hub_ids))
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    clients = {c.id: c for c in Client.objects.filter(one_of("id", {h[2] for h in hubs}))}
-    card = card_payers(client_ids=list(clients))
-    by_language = defaultdict(list)  # one translation.override per language, not per hub
-    for hub in hubs:
-        by_language[clients[hub[2]].billing_language].append(hub)
-    rows = []
-    for language, group in by_language.items():
-        labels = _labels(language)
-        with translation.override(language):
-            for hub_id, public_hub_id, client_id, currency in group:
-                client = clients[client_id]
-                tax = tax_treatment(country=client.country, vat_id=client.vat_id)
-                rows.append((
-                    hub_id, client_id, public_hub_id, currency,
-                    json.dumps({**client.company_snapshot(), "hub_id": public_hub_id}), tax.rate, tax.label,
-                    tax.note, ("client", client_id) in card, language, *labels,
-                ))  # fmt: skip
-    cursor.execute("DROP TABLE IF EXISTS pg_temp.month_close_parties")
-    columns = ", ".join(f"{name} {kind}" for name, kind in PARTY_COLUMNS)
-    cursor.execute(f"CREATE TEMP TABLE month_close_parties ({columns}) ON COMMIT DROP")
-    # COPY: binding 14 arrays of 500 values each costs the client-side quoting more than the rows are worth
-    with cursor.cursor.copy(f"COPY month_close_parties ({', '.join(n for n, _ in PARTY_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    parties = []
+    for party in hub_party_rows(hubs=hubs):
+        row = dict(zip(PARTY_FIELDS, party, strict=True))
+        row["tax_rate"] = str(row["tax_rate"])  # exact: a JSON string read as numeric
+        parties.append({**row, **dict(zip(LABELS, _labels(row["language"]), strict=True))})
+    return json.dumps(parties)
 
 
 @cache

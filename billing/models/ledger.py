@@ -87,7 +87,8 @@ class LedgerEntry(models.Model):
     """An immutable movement on a credit account. Never updated or deleted (the database refuses it);
     corrections are new entries."""
 
-    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    # no single-column index: the (account, period, kind) index and the unique (account, sequence) start with it
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
     kind = models.CharField(max_length=20, choices=EntryKind.choices)
     amount = models.DecimalField(**AMOUNT)
     currency = models.CharField(max_length=3, choices=settings.CURRENCY_CHOICES)

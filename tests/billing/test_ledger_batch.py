@@ -122,3 +122,30 @@ def test_the_database_refuses_a_foreign_currency_entry_written_with_copy(account
         copy_rows(LedgerEntry, columns, [good, bad])
 
     assert LedgerEntry.objects.count() == 0
+
+
+def test_a_batch_can_close_a_month_in_the_same_update_of_the_accounts(accounts):
+    """`close`: every listed account is marked closed through the month, with or without an entry in the batch;
+    the batch's own periods are those of the accounts before it; an account only closed keeps its balance and
+    updated_at; one outside the list is untouched."""
+    october = dt.date(2026, 10, 1)
+    before = {a.id: CreditAccount.objects.get(pk=a.pk).updated_at for a in accounts}
+    with transaction.atomic():
+        locked = accounts_lock(a.id for a in accounts)
+        written = post_locked_query(
+            accounts=locked,
+            postings_sql=BATCH,
+            params={"kind": EntryKind.FUNDS_ADDED, "amount": "2.50", "currency": "EUR",
+                    "at": dt.datetime(2026, 10, 31, 23, tzinfo=dt.UTC), "memo": "", "ids": [accounts[0].id]},
+            close=(october, [accounts[0].id, accounts[1].id]),
+        )  # fmt: skip
+        assert [locked[a.id].closed_through for a in accounts] == [october, october, None]
+
+    assert written == 1
+    assert LedgerEntry.objects.get(idempotency_key=f"batch:{accounts[0].id}").period == october
+    closed = {a.id: a for a in CreditAccount.objects.filter(pk__in=[a.id for a in accounts])}
+    assert [closed[a.id].closed_through for a in accounts] == [october, october, None]
+    assert [closed[a.id].balance for a in accounts] == [Decimal("2.50"), Decimal(0), Decimal(0)]
+    assert closed[accounts[1].id].updated_at == before[accounts[1].id]
+    assert closed[accounts[1].id].entry_count == 0
+    assert ledger_audit() == []
