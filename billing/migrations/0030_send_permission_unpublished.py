@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0027_invoice_frozen_when'),
-        ('hub', '0006_phone_meta_id_unique_message'),
+        ('billing', '0029_account_currency_guard_when'),
+        ('hub', '0007_phonenumber_fillfactor'),
     ]
 
     operations = [
