@@ -2,6 +2,7 @@
 webhooks are stored by billing.webhooks_meta_asgi on the event loop, everything else is Django's ASGI handler.
 Run: granian --interface asgi config.asgi_meta:application (README, "Production server")."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -12,3 +13,4 @@ django_application = get_asgi_application()
 from billing.webhooks_meta_asgi import MetaWebhookASGI  # noqa: E402  (needs the apps loaded above)
 
 application = MetaWebhookASGI(django_application)
+gc.freeze()  # as config/wsgi.py: what is loaded lives as long as the process

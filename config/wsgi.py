@@ -1,3 +1,4 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -14,3 +15,7 @@ from api.platform import SendPermissionFastPath  # noqa: E402  (needs the apps l
 from billing.webhooks_meta import MetaWebhookFastPath  # noqa: E402
 
 application = MetaWebhookFastPath(SendPermissionFastPath(application))
+
+# What is loaded by now (Django, the apps, the URL conf, the libraries) lives as long as the process: kept out of
+# the collector's full passes, which otherwise walk it again every few batches of usage (~20% of a batch's Python).
+gc.freeze()
