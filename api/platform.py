@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import re
+import time
 
 import redis
 from django.conf import settings
@@ -44,6 +45,7 @@ from billing.send_permission import CACHE_KEY as ANSWER_KEY
 from billing.send_permission import MISSING, hub_pk_cached, hub_pk_known, send_permission_cached
 from billing.send_permission_stream import PAGE_MAX, SendPermissionStreamError, send_permission_changes
 from billing.usage.ingest import usage_record_batch
+from ops import metrics
 from ops.metrics import usage_events_count
 
 HUB_ID_SHAPE = re.compile(r"[A-Za-z0-9-]{1,16}")
@@ -352,10 +354,12 @@ class SendPermissionFastPath:
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") == "GET" and not environ.get("QUERY_STRING"):
+            started = time.monotonic()
             match = SEND_PERMISSION_PATH.fullmatch(environ.get("PATH_INFO", ""))
             body = self.cached_body(environ, match[1]) if match else None
             if body is not None:
                 start_response("200 OK", [*FAST_PATH_HEADERS, ("Content-Length", str(len(body)))])
+                metrics.fast_path_answered(method="GET", started=started)  # as ops' middleware counts Django's
                 return [body]
         return self.application(environ, start_response)
 

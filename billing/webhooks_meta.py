@@ -74,10 +74,11 @@ class MetaWebhookFastPath:
 
     PATH = "/webhooks/meta/"
 
-    def __init__(self, application, *, drain_interval: float = 0.02):
+    def __init__(self, application, *, drain_interval: float = 0.02, on_answer=None):
         self.application = application
         self.enabled = connections["default"].vendor == "postgresql"
         self.writer = InboxGroupCommit(drain=DrainNotifier(_drain_soon_robust, interval=drain_interval))
+        self.on_answer = on_answer  # called (method, started) for each webhook answered here: config's metrics
 
     def __call__(self, environ, start_response):
         if not (self.enabled and environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == self.PATH):
@@ -88,12 +89,15 @@ class MetaWebhookFastPath:
             return self.application(environ, start_response)
         if not 0 < length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return self.application(environ, start_response)
+        started = time.monotonic()
         body = environ["wsgi.input"].read(length)
         if len(body) == length and meta_signature_valid(body=body, header=environ.get("HTTP_X_HUB_SIGNATURE_256")):
             received = self.writer.store(body)
             if received is not None:
                 answer = b'{"received":%d}' % received
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+                if self.on_answer is not None:
+                    self.on_answer(method="POST", started=started)
                 return [answer]
         environ["wsgi.input"] = io.BytesIO(body)  # Django reads the same bytes: its answer, its log line
         environ["CONTENT_LENGTH"] = str(len(body))

@@ -12,6 +12,7 @@ answers an error that Meta retries: a webhook is never acknowledged unstored).""
 
 import asyncio
 import logging
+import time
 
 import psycopg
 from django.conf import settings
@@ -26,8 +27,9 @@ PATH = "/webhooks/meta/"
 
 
 class MetaWebhookASGI:
-    def __init__(self, application, *, drain_interval: float = 0.02):
+    def __init__(self, application, *, drain_interval: float = 0.02, on_answer=None):
         self.application = application
+        self.on_answer = on_answer  # called (method, started) for each webhook answered here: config's metrics
         self.enabled = connections["default"].vendor == "postgresql"
         # The drain mark is a blocking call (Django's cache, Celery): never on the event loop, always from the
         # notifier's own thread (interval 0: at once, in a thread of its own, as tests need).
@@ -47,6 +49,7 @@ class MetaWebhookASGI:
             return await self.application(scope, receive, send)
         if not 0 < length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return await self.application(scope, receive, send)
+        started = time.monotonic()
         body = await _read_body(receive, length)
         signature = headers.get(b"x-hub-signature-256", b"").decode("latin-1") or None
         if body is not None and meta_signature_valid(body=body, header=signature):
@@ -56,6 +59,8 @@ class MetaWebhookASGI:
                 await send({"type": "http.response.start", "status": 200, "headers": [
                     (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
                 await send({"type": "http.response.body", "body": answer})
+                if self.on_answer is not None:
+                    self.on_answer(method="POST", started=started)
                 return None
         return await self.application(scope, _replay(body or b"", receive), send)  # Django reads the same bytes
 

@@ -11,6 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.production")
 django_application = get_asgi_application()
 
 from billing.webhooks_meta_asgi import MetaWebhookASGI  # noqa: E402  (needs the apps loaded above)
+from ops.metrics import fast_path_answered  # noqa: E402
 
-application = MetaWebhookASGI(django_application)
+application = MetaWebhookASGI(django_application, on_answer=fast_path_answered)
 gc.freeze()  # as config/wsgi.py: what is loaded lives as long as the process

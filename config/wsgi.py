@@ -13,8 +13,10 @@ application = get_wsgi_application()
 # (billing/webhooks_meta.py): a valid signature is stored and acknowledged, anything else is the view's.
 from api.platform import SendPermissionFastPath  # noqa: E402  (needs the apps loaded above)
 from billing.webhooks_meta import MetaWebhookFastPath  # noqa: E402
+from ops.metrics import fast_path_answered  # noqa: E402
 
-application = MetaWebhookFastPath(SendPermissionFastPath(application))
+# Both fast paths count what they answer in the HTTP request metrics, as ops' middleware counts Django's answers.
+application = MetaWebhookFastPath(SendPermissionFastPath(application), on_answer=fast_path_answered)
 
 # What is loaded by now (Django, the apps, the URL conf, the libraries) lives as long as the process: kept out of
 # the collector's full passes, which otherwise walk it again every few batches of usage (~20% of a batch's Python).

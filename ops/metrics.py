@@ -173,6 +173,7 @@ class PortalCollector:
             usage.add_metric([outcome], values.get(_key("usage_events", outcome), 0))
         yield usage
         yield from self._books()
+        yield from _meta_inbox()
 
     def _http(self, values):
         requests = CounterMetricFamily(f"{PREFIX}_http_requests", "HTTP requests answered",
@@ -230,6 +231,31 @@ class PortalCollector:
         for outcome in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED):
             charges.add_metric([outcome.value], ended.get(outcome.value, 0))
         yield charges
+
+
+def _meta_inbox():
+    """Meta webhooks stored and not yet rated, and how long the oldest has waited: is the drain keeping up? (One
+    query on the inbox's partial index of unprocessed rows.)"""
+    from django.db.models import Min
+
+    from billing.models import MetaWebhookInbox
+    from core import clock
+
+    unprocessed = MetaWebhookInbox.objects.filter(processed_at__isnull=True)
+    backlog = unprocessed.aggregate(n=Count("id"), oldest=Min("received_at"))
+    waiting = GaugeMetricFamily(f"{PREFIX}_meta_webhooks_unprocessed", "Meta webhooks stored, not yet rated")
+    waiting.add_metric([], backlog["n"])
+    yield waiting
+    age = GaugeMetricFamily(f"{PREFIX}_meta_webhooks_oldest_unprocessed_seconds",
+                            "Age of the oldest Meta webhook not yet rated (0 when none)")  # fmt: skip
+    age.add_metric([], max(0.0, (clock.now() - backlog["oldest"]).total_seconds()) if backlog["oldest"] else 0.0)
+    yield age
+
+
+def fast_path_answered(*, method: str, started: float) -> None:
+    """A request a WSGI/ASGI fast path answered 200 itself (config/wsgi.py wires the Meta webhooks' one; the
+    send-permission check calls it): counted as the middleware counts Django's answers."""
+    request_count(method=method, status=200, seconds=time.monotonic() - started)
 
 
 def _queue_length(queues: list[str]) -> GaugeMetricFamily:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from billing.invoicing.licenses import license_issue
-from billing.models import Invoice, PaymentAttempt
+from billing.models import Invoice, MetaWebhookInbox, PaymentAttempt
 from billing.tasks import ledger_audit_task, staff_job_run_task
 from ops import metrics
 from ops.metrics import PortalCollector
@@ -119,8 +119,8 @@ def test_celery_task_outcomes_are_counted(client):
     assert samples[("hubportal_celery_tasks_total", (("outcome", "failed"), ("task", "billing.staff_job_run")))] == 1
 
 
-def test_a_scrape_costs_two_queries_whatever_the_books_hold(django_assert_num_queries):
-    with django_assert_num_queries(2):
+def test_a_scrape_costs_three_queries_whatever_the_books_hold(django_assert_num_queries):
+    with django_assert_num_queries(3):  # invoices, charges, the Meta inbox's backlog
         list(PortalCollector().collect())
 
 
@@ -158,3 +158,21 @@ def test_on_redis_counts_are_written_in_one_pipelined_batch_and_read_back(client
     assert samples[("hubportal_http_requests_total", (("method", "GET"), ("status", "2xx")))] == 2
     assert "INCRBY" not in commands and "MGET" in commands  # the increments went in one pipeline
     cache.clear()
+
+
+def test_meta_webhooks_waiting_to_be_rated_and_the_oldest_ones_age_are_gauged(client):
+    now = timezone.now()
+    MetaWebhookInbox.objects.bulk_create([
+        MetaWebhookInbox(body=b"{}", received_at=now - dt.timedelta(seconds=90)),
+        MetaWebhookInbox(body=b"{}", received_at=now - dt.timedelta(seconds=5)),
+        MetaWebhookInbox(body=b"{}", received_at=now - dt.timedelta(hours=1), processed_at=now),  # rated
+    ])  # fmt: skip
+
+    samples = scrape(client)
+
+    assert samples[("hubportal_meta_webhooks_unprocessed", ())] == 2
+    assert 90 <= samples[("hubportal_meta_webhooks_oldest_unprocessed_seconds", ())] < 120
+    MetaWebhookInbox.objects.update(processed_at=now)
+    after = scrape(client)
+    assert after[("hubportal_meta_webhooks_unprocessed", ())] == 0
+    assert after[("hubportal_meta_webhooks_oldest_unprocessed_seconds", ())] == 0

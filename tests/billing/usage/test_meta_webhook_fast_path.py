@@ -258,3 +258,21 @@ def test_the_drain_is_queued_at_once_then_at_most_once_per_interval_and_always_a
     assert calls[1] - calls[0] >= 0.19  # not sooner than the interval
     time.sleep(0.3)
     assert len(calls) == 2  # nothing more without webhooks
+
+
+def test_webhooks_the_fast_path_answers_are_counted_once_in_the_request_metrics(number, settings):  # noqa: F811
+    from config.wsgi import application  # the production stack: both fast paths around Django, metrics wired
+    from ops import metrics
+
+    metrics.counters_flush()
+    cache.clear()
+    body, signature = signed(webhook(status()))
+    forged = call(application, body=body, signature="sha256=" + "0" * 64)  # Django's 401, its middleware counts it
+
+    answer = call(application, body=body, signature=signature)
+    metrics.counters_flush()
+
+    assert (answer["status"], forged["status"]) == (200, 401)
+    keys = [metrics._key("http_requests", "POST", status) for status in ("2xx", "4xx")]
+    assert [cache.get(key) for key in keys] == [1, 1]  # the fast path's 200 once, Django's 401 once
+    application.writer.forget_connection()
