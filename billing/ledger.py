@@ -182,21 +182,18 @@ def _usage_post_locked(accounts: dict[int, CreditAccount], postings: Sequence[Po
             continue
         account = accounts[posting.account_id]
         before.setdefault(account.id, account.balance)
-        amount = posting.amount.amount.quantize(SIX_PLACES)
-        account.balance = (account.balance + amount).quantize(SIX_PLACES)
-        account.entry_count += 1
+        amount, period = _move(account, posting)
         touched[account.id] = account
-        period = entry_period(account=account, occurred_at=posting.occurred_at)
+        created_by = "\\N" if posting.created_by_id is None else posting.created_by_id
         lines.append(
             f"{posting.entry_id}\t{account.id}\t{posting.kind}\t{amount}\t{account.currency}\t{account.entry_count}\t"
             f"{account.balance}\t{period}\t{posting.occurred_at}\t{posted_at}\t{copy_escaped(posting.key)}\t"
-            f"{copy_escaped(posting.reference[:200])}\t{copy_escaped(posting.memo)}\t\\N\n"
+            f"{copy_escaped(posting.reference[:200])}\t{copy_escaped(posting.memo)}\t{created_by}\n"
         )
         results.append(UsageDebit(posting.entry_id, account.id, amount))
     if lines:
         copy_text(LedgerEntry, ("id", *ENTRY_COLUMNS), "".join(lines))
-        _balances_save(list(touched.values()), now)
-        _after_balances_moved(touched.values(), before)
+        _balances_moved(touched, before, now)
     return results
 
 
@@ -303,9 +300,14 @@ def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Postin
         results.append(entry)
     if new_entries:
         _entries_insert(new_entries)
-        _balances_save(list(touched.values()), now)
-        _after_balances_moved(touched.values(), before)
+        _balances_moved(touched, before, now)
     return results
+
+
+def _balances_moved(touched: dict[int, CreditAccount], before: dict[int, Decimal], now: dt.datetime) -> None:
+    """After the new entries are written: the accounts' cached balances in one statement, then the hooks."""
+    _balances_save(list(touched.values()), now)
+    _after_balances_moved(touched.values(), before)
 
 
 def _after_balances_moved(accounts: Iterable[CreditAccount], before: dict[int, Decimal]) -> None:
@@ -377,10 +379,17 @@ def _balances_save(accounts: list[CreditAccount], now: dt.datetime) -> None:
             )
 
 
-def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> LedgerEntry:
+def _move(account: CreditAccount, posting: Posting) -> tuple[Decimal, dt.date]:
+    """Move the locked account by the posting (its running balance and sequence): the entry's amount and period.
+    Both writers of new entries go through it (`_new_entry`'s model instances, the usage batch's COPY lines)."""
     amount = posting.amount.amount.quantize(SIX_PLACES)
     account.balance = (account.balance + amount).quantize(SIX_PLACES)
     account.entry_count += 1
+    return amount, entry_period(account=account, occurred_at=posting.occurred_at)
+
+
+def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> LedgerEntry:
+    amount, period = _move(account, posting)
     return LedgerEntry(
         id=posting.entry_id,
         account=account,
@@ -389,7 +398,7 @@ def _new_entry(account: CreditAccount, posting: Posting, now: dt.datetime) -> Le
         currency=account.currency,
         sequence=account.entry_count,
         balance_after=account.balance,
-        period=entry_period(account=account, occurred_at=posting.occurred_at),
+        period=period,
         occurred_at=posting.occurred_at,
         posted_at=now,
         idempotency_key=posting.key,
