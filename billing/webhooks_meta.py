@@ -168,13 +168,8 @@ class InboxGroupCommit:
     def write(self, bodies: list[bytes]) -> list[int] | None:
         try:
             with self.connection().cursor() as cursor:
-                if len(bodies) == 1:
-                    cursor.execute(INBOX_INSERT, (bodies[0], clock.now()), binary=True)
-                    return [cursor.fetchone()[0]]
-                cursor.execute(INBOX_INSERT_MANY, (clock.now(), bodies), binary=True)
-                # Rows are inserted in the bodies' order and take their ids from the sequence as they are, so
-                # the ascending ids are the bodies' in order (concurrent writers may take ids in between).
-                return sorted(row_id for (row_id,) in cursor.fetchall())
+                cursor.execute(INBOX_INSERT, inbox_params(bodies), binary=True)
+                return inbox_ids(cursor.fetchall())
         except psycopg.Error:
             logger.warning("meta webhook fast path: the database failed, Django takes the webhooks", exc_info=True)
             self.forget_connection()
@@ -183,10 +178,7 @@ class InboxGroupCommit:
     def connection(self) -> psycopg.Connection:
         conn = self._connection
         if conn is None or conn.closed:
-            # Server-side binding (Django's own connections bind client-side): the body goes as binary bytea,
-            # not escaped into the SQL text, which cost more than the INSERT; the statements are prepared.
-            params = {**connections["default"].get_connection_params(), "cursor_factory": psycopg.Cursor}
-            conn = psycopg.connect(**{**params, "prepare_threshold": 0}, autocommit=True)
+            conn = psycopg.connect(**inbox_connection_params(psycopg.Cursor), autocommit=True)
             self._connection = conn
         return conn
 
@@ -208,7 +200,7 @@ class DrainNotifier:
     def __init__(self, call, *, interval: float, inline: bool = True):
         self.call, self.interval, self.inline = call, interval, inline
         self.lock = threading.Lock()
-        self.last = -float("inf")
+        self.last: float | None = None  # monotonic time of the last call; None: never called
         self.pending = False
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
@@ -216,7 +208,8 @@ class DrainNotifier:
     def poke(self) -> None:
         with self.lock:
             now = time.monotonic()
-            inline = self.inline and not self.pending and now - self.last >= self.interval
+            due = self.last is None or now - self.last >= self.interval
+            inline = self.inline and not self.pending and due
             if inline:
                 self.last = now
             else:
@@ -232,7 +225,7 @@ class DrainNotifier:
         while True:
             self.wake.wait()
             with self.lock:
-                wait = self.last + self.interval - time.monotonic()
+                wait = 0 if self.last is None else self.last + self.interval - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             with self.lock:
@@ -245,11 +238,29 @@ class DrainNotifier:
 
 
 INBOX_TABLE = MetaWebhookInbox._meta.db_table
-INBOX_INSERT = f"INSERT INTO {INBOX_TABLE} (body, received_at) VALUES (%s, %s) RETURNING id"  # noqa: S608
-INBOX_INSERT_MANY = (
+# One statement for a group of any size (one webhook included): the rows are inserted in the bodies' order and take
+# their ids from the sequence as they are, so the ascending ids are the bodies' in order (concurrent writers may
+# take ids in between).
+INBOX_INSERT = (
     f"INSERT INTO {INBOX_TABLE} (body, received_at) SELECT body, %s FROM unnest(%s::bytea[])"  # noqa: S608
     " WITH ORDINALITY AS given (body, position) ORDER BY position RETURNING id"
 )
+
+
+def inbox_params(bodies: list[bytes]) -> tuple:
+    return clock.now(), bodies
+
+
+def inbox_ids(rows) -> list[int]:
+    """The new rows' ids, in the order of the bodies given (see INBOX_INSERT)."""
+    return sorted(row_id for (row_id,) in rows)
+
+
+def inbox_connection_params(cursor_factory) -> dict:
+    """The group commit's own connection (the WSGI and the ASGI writer): Django's database settings with
+    server-side binding (Django's connections bind client-side) so a body goes as binary bytea, not escaped into
+    the SQL text, which cost more than the INSERT; the statement is prepared."""
+    return {**connections["default"].get_connection_params(), "cursor_factory": cursor_factory, "prepare_threshold": 0}
 
 
 def _drain_soon_robust() -> None:

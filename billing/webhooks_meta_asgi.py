@@ -19,8 +19,14 @@ from django.conf import settings
 from django.db import connections
 
 from billing.usage.meta_webhooks import meta_signature_valid
-from billing.webhooks_meta import INBOX_INSERT, INBOX_INSERT_MANY, DrainNotifier, _drain_soon_robust
-from core import clock
+from billing.webhooks_meta import (
+    INBOX_INSERT,
+    DrainNotifier,
+    _drain_soon_robust,
+    inbox_connection_params,
+    inbox_ids,
+    inbox_params,
+)
 
 logger = logging.getLogger(__name__)
 PATH = "/webhooks/meta/"
@@ -56,8 +62,16 @@ class MetaWebhookASGI:
             received = await self.writer.store(body)
             if received is not None:
                 answer = b'{"received":%d}' % received
-                await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(answer)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": answer})
                 if self.on_answer is not None:
                     self.on_answer(method="POST", started=started)
@@ -142,11 +156,8 @@ class AsyncInboxGroupCommit:
         try:
             conn = await self._connect()
             async with conn.cursor() as cursor:
-                if len(bodies) == 1:
-                    await cursor.execute(INBOX_INSERT, (bodies[0], clock.now()), binary=True)
-                    return [(await cursor.fetchone())[0]]
-                await cursor.execute(INBOX_INSERT_MANY, (clock.now(), bodies), binary=True)
-                return sorted(row_id for (row_id,) in await cursor.fetchall())  # in the bodies' order (see there)
+                await cursor.execute(INBOX_INSERT, inbox_params(bodies), binary=True)
+                return inbox_ids(await cursor.fetchall())
         except psycopg.Error:
             logger.warning("meta webhook fast path: the database failed, Django takes the webhooks", exc_info=True)
             if self.connection is not None:
@@ -156,7 +167,6 @@ class AsyncInboxGroupCommit:
 
     async def _connect(self) -> psycopg.AsyncConnection:
         if self.connection is None or self.connection.closed:
-            params = {**connections["default"].get_connection_params(), "cursor_factory": psycopg.AsyncCursor}
-            self.connection = await psycopg.AsyncConnection.connect(**{**params, "prepare_threshold": 0},
-                                                                     autocommit=True)  # fmt: skip
+            params = inbox_connection_params(psycopg.AsyncCursor)
+            self.connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
         return self.connection
