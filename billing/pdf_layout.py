@@ -206,6 +206,7 @@ def _cell_wrap(self, availWidth, availHeight):  # noqa: N803 (ReportLab's names)
     availWidth, availHeight = max(availWidth, 1.0), max(availHeight, 1.0)
     self.maxWidth = availWidth
     self.maxHeight = self.setMaxHeight(availHeight)
+    # Lengths in PDF points (not money), as ReportLab's KeepInFrame.wrap computes them: same floats, same layout.
     max_width = float(min(self.maxWidth or availWidth, availWidth))
     max_height = float(min(self.maxHeight or availHeight, availHeight))
     fake_width = rl_config.listWrapOnFakeWidth if self.fakeWidth is None else self.fakeWidth
