@@ -23,6 +23,8 @@ and gunicorn are removed at the end.
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -167,21 +169,28 @@ def fast_path_application():
     return MetaWebhookFastPath(SendPermissionFastPath(application))
 
 
-APPS = {"django": "config.wsgi:application", "fast-path": "bench.api_load:fast_path_application()"}
+APPS = {
+    "django": "config.wsgi:application",
+    "fast-path": "bench.api_load:fast_path_application()",
+    "bare-webhook": "bench.api_load:bare_webhook_application",
+    "bare-webhook-asgi": "bench.api_load:bare_webhook_asgi",  # granian-asgi only
+}
 
 
 GRANIAN_APPS = {
     "django": ("config.wsgi:application", []),
     "fast-path": ("bench.api_load:fast_path_application", ["--factory"]),
+    "bare-webhook": ("bench.api_load:bare_webhook_application", []),
 }
 
 
-def granian_command(*, port: int, workers: int, threads: int, app: str) -> list[str]:
+def granian_command(*, port: int, workers: int, threads: int, app: str, quiet: bool = False) -> list[str]:
     target, extra = GRANIAN_APPS[app]
-    print(
-        f"granian {target} (WSGI): {workers} worker(s), single-threaded runtime, {threads} blocking thread(s) each, "
-        f"HTTP/1.1 keep-alive, settings config.settings.production (DEBUG off)"
-    )
+    if not quiet:
+        print(
+            f"granian {target} (WSGI): {workers} worker(s), single-threaded runtime, {threads} blocking thread(s) "
+            "each, HTTP/1.1 keep-alive, settings config.settings.production (DEBUG off)"
+        )
     return [
         str(ROOT / ".venv/bin/granian"), "--interface", "wsgi", target, *extra, "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--blocking-threads", str(threads), "--runtime-mode", "st",
@@ -190,7 +199,10 @@ def granian_command(*, port: int, workers: int, threads: int, app: str) -> list[
 
 
 @contextlib.contextmanager
-def gunicorn(*, port: int, workers: int, threads: int, database_url: str, cache_url: str, app: str, server="gunicorn"):
+def gunicorn(
+    *, port: int, workers: int, threads: int, database_url: str, cache_url: str, app: str, server="gunicorn",
+    quiet: bool = False,
+):  # fmt: skip
     worker_class = "gthread" if threads > 1 else "sync"
     env = {
         **os.environ,
@@ -209,15 +221,17 @@ def gunicorn(*, port: int, workers: int, threads: int, database_url: str, cache_
         "--backlog", "2048", "--keep-alive", "5", "--log-level", "warning", "--chdir", str(ROOT),
     ]  # fmt: skip
     if server == "granian":
-        command = granian_command(port=port, workers=workers, threads=threads, app=app)
+        command = granian_command(port=port, workers=workers, threads=threads, app=app, quiet=quiet)
     elif server == "granian-asgi":
-        print(f"granian config.asgi_meta:application (ASGI): {workers} worker(s), single-threaded runtime")
+        target = "bench.api_load:bare_webhook_asgi" if app == "bare-webhook-asgi" else "config.asgi_meta:application"
+        if not quiet:
+            print(f"granian {target} (ASGI): {workers} worker(s), single-threaded runtime")
         command = [
-            str(ROOT / ".venv/bin/granian"), "--interface", "asgi", "config.asgi_meta:application", "--host",
+            str(ROOT / ".venv/bin/granian"), "--interface", "asgi", target, "--host",
             "127.0.0.1", "--port", str(port), "--workers", str(workers), "--runtime-mode", "st", "--http", "1",
             "--backlog", "2048", "--log-level", "warning", "--no-ws",
         ]  # fmt: skip
-    else:
+    elif not quiet:
         print(
             f"gunicorn {APPS[app]}: {workers} {worker_class} worker(s) x {threads} thread(s), keep-alive 5 s, "
             f"settings config.settings.production (DEBUG off), CONN_MAX_AGE 60, cache Redis {mask(cache_url)}"
@@ -443,17 +457,110 @@ end
 """
 
 
-def meta_wrk_script(bodies: list[tuple[bytes, str]]) -> str:
+def meta_wrk_script(bodies: list[tuple[bytes, str]], template: str = META_WRK_SCRIPT) -> str:
     """wrk sends every signed webhook once, in order over its connections, then stops: Lua long strings hold the
-    bodies as signed (each a distinct wamid), formatted into requests before the clock starts."""
+    bodies as signed (each a distinct wamid), formatted into requests before the clock starts. With
+    META_FLOOR_SCRIPT it cycles through them for as long as wrk runs (the floor)."""
     for body, _signature in bodies:
         if b"]==]" in body:
             raise ValueError("a body closes the Lua long string")
-    return META_WRK_SCRIPT % {
+    return template % {
         "bodies": ",".join(f"[==[{body.decode()}]==]" for body, _signature in bodies),
         "signatures": ",".join(f'"{signature}"' for _body, signature in bodies),
         "token": META_VERIFY_TOKEN,
     }
+
+
+META_FLOOR_SCRIPT = """
+local bodies = {%(bodies)s}
+local signatures = {%(signatures)s}
+local requests, i = {}, 0
+init = function(args)
+  for k = 1, #bodies do
+    requests[k] = wrk.format("POST", "/webhooks/meta/",
+      {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[k]}, bodies[k])
+  end
+  bodies, signatures = nil, nil
+end
+request = function()
+  i = i %% #requests + 1
+  return requests[i]
+end
+"""
+BARE_ANSWER = b'{"received":0}'
+
+
+def _bare_signature_valid(body: bytes, header: str) -> bool:
+    expected = "sha256=" + hmac.new(os.environ["META_APP_SECRET"].encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+def bare_webhook_application(environ, start_response):
+    """The Meta phase's HTTP floor (WSGI): the same server reading a webhook and checking its signature as the
+    fast path does, answering at once without storing it. No Django, no database: what any endpoint pays per
+    webhook before its durable write."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    valid = _bare_signature_valid(body, environ.get("HTTP_X_HUB_SIGNATURE_256", ""))
+    start_response("200 OK" if valid else "401 Unauthorized",
+                   [("Content-Type", "application/json"), ("Content-Length", str(len(BARE_ANSWER)))])  # fmt: skip
+    return [BARE_ANSWER]
+
+
+async def bare_webhook_asgi(scope, receive, send):
+    """The same floor for the ASGI instances (config.asgi_meta)."""
+    if scope["type"] != "http":
+        return
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    header = dict(scope["headers"]).get(b"x-hub-signature-256", b"").decode()
+    valid = _bare_signature_valid(b"".join(chunks), header)
+    await send({"type": "http.response.start", "status": 200 if valid else 401,
+                "headers": [(b"content-type", b"application/json")]})  # fmt: skip
+    await send({"type": "http.response.body", "body": BARE_ANSWER})
+
+
+def commit_latency(database_url: str, body: bytes, commits: int = 300) -> tuple[float, float]:
+    """Median and p90 milliseconds of one durable commit on the bench's database: an autocommitted INSERT of one
+    webhook body into a scratch table (synchronous_commit as the server has it), as the group commit pays once
+    per group."""
+    import psycopg
+
+    times = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_commit_probe (id bigserial PRIMARY KEY, body bytea NOT NULL)")
+        try:
+            with conn.cursor(binary=True) as cursor:
+                for _ in range(commits):
+                    started = time.perf_counter()
+                    cursor.execute("INSERT INTO bench_commit_probe (body) VALUES (%s)", [body])
+                    times.append((time.perf_counter() - started) * 1000)
+        finally:
+            conn.execute("DROP TABLE bench_commit_probe")
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.9)]
+
+
+def meta_floors(*, args, bodies: list[tuple[bytes, str]], server_kind: str) -> None:
+    """What bounds the Meta phase, measured in the same run: the server's floor (bare_webhook_application on the
+    same server, workers, threads and wrk connections, the same signed bodies) and a durable commit."""
+    port = free_port()
+    app = "bare-webhook-asgi" if server_kind == "granian-asgi" else "bare-webhook"
+    with gunicorn(port=port, workers=args.workers, threads=args.threads, database_url=os.environ["DATABASE_URL"],
+                  cache_url=args.cache_url, app=app, server=server_kind, quiet=True):  # fmt: skip
+        floor = wrk_run(port=port, script=meta_wrk_script(bodies[:2000], META_FLOOR_SCRIPT), duration=5,
+                        connections=args.meta_senders, threads=1)  # fmt: skip
+    median, p90 = commit_latency(os.environ["DATABASE_URL"], bodies[0][0])
+    refused = f", {floor['errors']} non-2xx" if floor["errors"] else ""
+    print(
+        f"  floors (same run): the same server reading and checking the same signed webhooks, storing nothing: "
+        f"{floor['rps']:,.0f} req/s (p50 {floor['p50']:.2f} ms, p99 {floor['p99']:.2f} ms"
+        f"{refused}); a durable commit on this database: "
+        f"median {median:.2f} ms, p90 {p90:.2f} ms (the group commit pays one per group, one writer per server "
+        f"process)"
+    )
 
 
 @contextlib.contextmanager
@@ -506,6 +613,9 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
     # Meta's timestamps are Unix seconds in November 2026; the server's clock is the real one.
     bodies = list(webhook_bodies(numbers, args.meta_statuses, args.meta_per_webhook, offset=50_000_000))
     script = meta_wrk_script(bodies)
+    if "meta-floor" not in args.skip:
+        kind = args.server if args.meta_server == "same" else args.meta_server
+        meta_floors(args=args, bodies=bodies, server_kind=kind)
     before = MessageUsage.objects.count()
     first_id = (MetaWebhookInbox.objects.aggregate(last=Max("id"))["last"] or 0) + 1
     connection.close()
@@ -600,8 +710,9 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--meta-drainers", type=int, default=1, help="Celery worker processes draining the inbox")
     parser.add_argument(
-        "--skip", choices=["send-permission", "usage-events", "meta-webhooks"], action="append", default=[]
-    )
+        "--skip", choices=["send-permission", "usage-events", "meta-webhooks", "meta-floor"], action="append",
+        default=[], help="meta-floor: the Meta phase without its floors (bare server, durable commit)",
+    )  # fmt: skip
     parser.add_argument(
         "--app", choices=list(APPS), default="django", help="fast-path: behind api.platform.SendPermissionFastPath"
     )
@@ -635,22 +746,26 @@ def main() -> None:
         forget_cache_keys(cache_url)
         try:
             args.cache_url = cache_url
-            with gunicorn(
-                port=port,
-                workers=args.workers,
-                threads=args.threads,
-                database_url=database_url,
-                cache_url=cache_url,
-                app=args.app,
-                server=args.server,
-            ) as server:
-                if "send-permission" not in args.skip:
-                    send_permission_load(port=port, key=key, allowed=allowed, blocked=blocked, args=args, server=server)
-                usage_rate = None
-                if "usage-events" not in args.skip:
-                    usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
-                if "meta-webhooks" not in args.skip and args.meta_server == "same":
-                    meta_webhooks_load(port=port, args=args, usage_rate=usage_rate, server=server)
+            usage_rate = None
+            same_server = "meta-webhooks" not in args.skip and args.meta_server == "same"
+            if {"send-permission", "usage-events"} - set(args.skip) or same_server:
+                with gunicorn(
+                    port=port,
+                    workers=args.workers,
+                    threads=args.threads,
+                    database_url=database_url,
+                    cache_url=cache_url,
+                    app=args.app,
+                    server=args.server,
+                ) as server:
+                    if "send-permission" not in args.skip:
+                        send_permission_load(
+                            port=port, key=key, allowed=allowed, blocked=blocked, args=args, server=server
+                        )
+                    if "usage-events" not in args.skip:
+                        usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
+                    if same_server:
+                        meta_webhooks_load(port=port, args=args, usage_rate=usage_rate, server=server)
             if "meta-webhooks" not in args.skip and args.meta_server != "same":
                 # Meta's own instances (README: config/asgi_meta.py), after the other server stopped
                 meta_port = free_port()
