@@ -1,0 +1,19 @@
+"""Storage settings the hot paths rely on, as the migrations leave the database (PostgreSQL only)."""
+
+import pytest
+from django.db import connection
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+
+# The rows updated in place many times a second keep room on their pages, so the updates are heap-only (no index
+# entry per update): billing 0031 (accounts, volume counters) and hub 0007 (phone numbers).
+EXPECTED_FILLFACTORS = {"billing_creditaccount": 10, "billing_usagevolumecounter": 30, "hub_phonenumber": 50}
+
+
+def test_tables_updated_in_place_keep_room_on_their_pages():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [list(EXPECTED_FILLFACTORS)]
+        )
+        options = {name: set(reloptions or ()) for name, reloptions in cursor.fetchall()}
+    assert options == {name: {f"fillfactor={value}"} for name, value in EXPECTED_FILLFACTORS.items()}
