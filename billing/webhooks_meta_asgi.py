@@ -20,11 +20,11 @@ from django.db import connections
 
 from billing.usage.meta_webhooks import meta_signature_valid
 from billing.webhooks_meta import (
-    INBOX_INSERT,
     DrainNotifier,
     _drain_soon_robust,
     inbox_connection_params,
     inbox_ids,
+    inbox_insert,
     inbox_params,
 )
 
@@ -156,7 +156,7 @@ class AsyncInboxGroupCommit:
         try:
             conn = await self._connect()
             async with conn.cursor() as cursor:
-                await cursor.execute(INBOX_INSERT, inbox_params(bodies), binary=True)
+                await cursor.execute(inbox_insert(len(bodies)), inbox_params(bodies), binary=True)
                 return inbox_ids(await cursor.fetchall())
         except psycopg.Error:
             logger.warning("meta webhook fast path: the database failed, Django takes the webhooks", exc_info=True)
