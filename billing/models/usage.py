@@ -71,7 +71,12 @@ class MessageUsage(models.Model):
     `ledger_entry` points at it, and the audit proves the entry equals the sum of its messages.
     """
 
-    message_id = models.CharField(max_length=128, unique=True)
+    # Unique by a constraint, not `unique=True`: on PostgreSQL a unique CharField also gets a second index of its own
+    # for LIKE prefix searches (varchar_pattern_ops), which nothing here runs. Meta's wamids are random, so every
+    # insert lands on a random leaf of each message-id index; with the second one gone an event writes one such
+    # entry, not two (bench/usage_ingest.py --random-ids: those indexes, 6.5 GB at 30M rows, are what slows
+    # ingestion as the table grows).
+    message_id = models.CharField(max_length=128)
     # hub and waba are copies of phone_number's WABA and hub, kept for the usage queries' indexes. They carry no
     # database foreign key or single-column index of their own: ingestion writes thousands of rows a second and
     # each FK check costs as much as the row itself. For the same reason phone_number and ledger_entry carry no
@@ -128,6 +133,7 @@ class MessageUsage(models.Model):
             models.Index(fields=["waba", "sent_at"], name="usage_waba_sent_at_idx"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="usage_message_id_unique"),
             models.CheckConstraint(condition=models.Q(cost__gte=0), name="usage_cost_not_negative"),
             models.CheckConstraint(
                 condition=models.Q(billable=True) | models.Q(cost=0), name="usage_non_billable_costs_nothing"
