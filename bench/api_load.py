@@ -622,6 +622,11 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
     with celery_worker(database_url=os.environ["DATABASE_URL"], cache_url=args.cache_url,
                        concurrency=args.meta_drainers) as drainer:  # fmt: skip
         time.sleep(3)  # the worker connects to the broker
+        deadline = time.monotonic() + 60
+        while args.meta_drainers > 1 and len(pids_of(parent=drainer.pid)) < args.meta_drainers:
+            if time.monotonic() > deadline:  # a prefork pool forks its children after start-up: their CPU counts
+                sys.exit(f"the worker's {args.meta_drainers} pool processes did not start within a minute")
+            time.sleep(0.2)
         groups = {
             "server": [server.pid, *pids_of(parent=server.pid)],
             "drain": [drainer.pid, *pids_of(parent=drainer.pid)],
