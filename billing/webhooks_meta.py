@@ -239,6 +239,21 @@ class DrainNotifier:
 
 
 INBOX_TABLE = MetaWebhookInbox._meta.db_table
+# The most one INSERT carries. A WSGI group is bounded by the server's threads; an event loop's waiting webhooks are
+# not, and a statement takes at most 65,535 parameters (a body each): past these, the rest waits for the next INSERT.
+GROUP_MAX_WEBHOOKS = 500
+GROUP_MAX_BYTES = 16 << 20
+
+
+def group_cut(sizes: list[int]) -> int:
+    """How many of the waiting webhooks (their body sizes, in arrival order) the next INSERT takes: at least one,
+    at most GROUP_MAX_WEBHOOKS, and no more than GROUP_MAX_BYTES of bodies unless the first alone is larger."""
+    taken, total = 0, 0
+    for size in sizes[:GROUP_MAX_WEBHOOKS]:
+        if taken and total + size > GROUP_MAX_BYTES:
+            break
+        taken, total = taken + 1, total + size
+    return taken
 
 
 @functools.lru_cache(maxsize=1024)

@@ -22,6 +22,7 @@ from billing.usage.meta_webhooks import meta_signature_valid
 from billing.webhooks_meta import (
     DrainNotifier,
     _drain_soon_robust,
+    group_cut,
     inbox_connection_params,
     inbox_ids,
     inbox_insert,
@@ -123,8 +124,8 @@ def _replay(body: bytes, receive):
 
 class AsyncInboxGroupCommit:
     """One writer per event loop: the webhooks that arrived while the last INSERT was being committed are the next
-    INSERT (no timer: a lone webhook is written at once). A failed write answers None to every webhook of its group
-    (Django takes them) and drops the connection."""
+    INSERT (no timer: a lone webhook is written at once), up to GROUP_MAX_WEBHOOKS / GROUP_MAX_BYTES of them. A
+    failed write answers None to every webhook of its group (Django takes them) and drops the connection."""
 
     def __init__(self, *, drain: DrainNotifier):
         self.waiting: list[tuple[bytes, asyncio.Future]] = []
@@ -141,7 +142,8 @@ class AsyncInboxGroupCommit:
 
     async def _write_groups(self) -> None:
         while self.waiting:
-            group, self.waiting = self.waiting, []
+            cut = group_cut([len(body) for body, _ in self.waiting])
+            group, self.waiting = self.waiting[:cut], self.waiting[cut:]
             ids = None
             try:
                 ids = await self._write([body for body, _ in group])

@@ -15,6 +15,7 @@ from django.db import connection
 
 from billing.models import CreditAccount, LedgerEntry, MessageUsage, MetaWebhookInbox
 from billing.usage.meta_webhooks import DRAIN_QUEUED_KEY
+from billing.webhooks_meta import group_cut
 from billing.webhooks_meta_asgi import MetaWebhookASGI
 from tests.billing.usage.meta import meta_signature
 from tests.billing.usage.test_meta_webhooks import SECRET, number, setup, status, webhook  # noqa: F401 (fixtures)
@@ -74,6 +75,18 @@ async def request(application, *, method="POST", path="/webhooks/meta/", body=b"
     return answer
 
 
+def written_groups(fast) -> list[int]:
+    """The size of each INSERT the writer sends, in order (the clock is frozen here: receive times cannot tell)."""
+    sizes, write = [], fast.writer._write
+
+    async def counted(bodies):
+        sizes.append(len(bodies))
+        return await write(bodies)
+
+    fast.writer._write = counted
+    return sizes
+
+
 def signed(payload) -> tuple[bytes, str]:
     body = json.dumps(payload).encode()
     return body, meta_signature(body, SECRET)
@@ -128,6 +141,7 @@ def test_the_verification_get_is_djangos(app, settings):
 
 def test_webhooks_arriving_together_share_commits_and_each_gets_its_own_row(app, number):  # noqa: F811
     fast, django = app
+    groups = written_groups(fast)
     bodies = [signed(webhook(status(id=f"wamid.asgi-{n:02d}"))) for n in range(30)]
 
     async def together():
@@ -142,6 +156,7 @@ def test_webhooks_arriving_together_share_commits_and_each_gets_its_own_row(app,
         assert bytes(rows[json.loads(answer["body"])["received"]]) == body
     commits = MetaWebhookInbox.objects.values("received_at").distinct().count()
     assert commits < 30  # a group commit stores its webhooks with one receive time
+    assert sum(groups) == 30 and len(groups) < 30  # the receive time is frozen here: the INSERTs themselves tell
     rated(30)
     assert CreditAccount.objects.get(hub=number.waba.hub).balance == Decimal("-0.756000")
 
@@ -177,3 +192,33 @@ def terminate(backend: int) -> None:
             cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
     finally:
         connections.close_all()
+
+
+def test_an_insert_takes_at_most_the_groups_bound_the_rest_waits_for_the_next(app, number, monkeypatch):  # noqa: F811
+    """An event loop's waiting webhooks are unbounded; a statement's parameters are not (65,535)."""
+    monkeypatch.setattr("billing.webhooks_meta.GROUP_MAX_WEBHOOKS", 4)
+    fast, django = app
+    groups = written_groups(fast)
+    bodies = [signed(webhook(status(id=f"wamid.asgi-cap-{n:02d}"))) for n in range(20)]
+
+    async def together():
+        return await asyncio.gather(*(request(fast, body=body, signature=signature) for body, signature in bodies))
+
+    answers = asyncio.run(together())
+
+    rows = dict(MetaWebhookInbox.objects.values_list("pk", "body"))
+    for (body, _), answer in zip(bodies, answers, strict=True):
+        assert answer["status"] == 200
+        assert bytes(rows[json.loads(answer["body"])["received"]]) == body
+    assert len(rows) == 20 and django.paths == []
+    assert sum(groups) == 20 and max(groups) == 4 and len(groups) >= 5
+    rated(20)
+
+
+def test_a_group_is_cut_by_count_and_by_bytes_but_never_empty(monkeypatch):
+    monkeypatch.setattr("billing.webhooks_meta.GROUP_MAX_WEBHOOKS", 3)
+    monkeypatch.setattr("billing.webhooks_meta.GROUP_MAX_BYTES", 100)
+    assert group_cut([10, 10, 10, 10]) == 3
+    assert group_cut([60, 30, 20]) == 2  # 60 + 30 fit, a third would pass 100 bytes
+    assert group_cut([500, 10]) == 1  # a body larger than the bound still goes, alone
+    assert group_cut([]) == 0
