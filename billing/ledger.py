@@ -98,11 +98,13 @@ UsagePlacement = tuple[int, dt.date, int | None]
 
 @dataclass(frozen=True, slots=True)
 class UsageDebit:
-    """A USAGE entry a batch posted (or found already posted under its key): what the caller reports."""
+    """A USAGE entry a batch posted: what the caller reports (and what a replay is checked against)."""
 
     id: int
     account_id: int
+    kind: str
     amount: Decimal
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -161,36 +163,27 @@ def _usage_lock_late(charges: Sequence[UsageCharge], rows_write) -> UsagePosted:
 
 
 def _usage_post_locked(accounts: dict[int, CreditAccount], postings: Sequence[Posting]) -> list[UsageDebit]:
-    """`post_locked` for a usage batch's debits on PostgreSQL (hundreds of accounts a batch), by the same rules:
-    every posting validated, a key already posted is a replay (checked, not posted again), running sequence and
-    balance per account, the cached balances moved in one statement, the balance hooks run. The entries, whose ids
-    were reserved, go to COPY as text lines, without building a model instance for each first."""
-    for posting in postings:
-        _validate(posting, accounts[posting.account_id])
+    """`post_locked` for a usage batch's debits on PostgreSQL (hundreds of accounts a batch), by the same rules
+    (`_postings_plan`). The entries, whose ids were reserved, go to COPY as text lines, without building a model
+    instance for each first."""
     keys = [p.key for p in postings]
-    if len(set(keys)) != len(keys):
+    if len(set(keys)) != len(keys):  # each carries its own reserved entry id, which its messages' rows point at
         raise LedgerError("An idempotency key is used twice in one usage batch.")
-    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys)).order_by()}
+    lines: list[str] = []
     now = clock.now()
     posted_at = f"{now}"
-    results, lines, touched, before = [], [], {}, {}
-    for posting in postings:
-        entry = existing.get(posting.key)
-        if entry is not None:
-            _check_replay(entry, posting)
-            results.append(UsageDebit(entry.id, entry.account_id, entry.amount))
-            continue
-        account = accounts[posting.account_id]
-        before.setdefault(account.id, account.balance)
+
+    def new(account: CreditAccount, posting: Posting) -> UsageDebit:
         amount, period = _move(account, posting)
-        touched[account.id] = account
         created_by = "\\N" if posting.created_by_id is None else posting.created_by_id
         lines.append(
             f"{posting.entry_id}\t{account.id}\t{posting.kind}\t{amount}\t{account.currency}\t{account.entry_count}\t"
             f"{account.balance}\t{period}\t{posting.occurred_at}\t{posted_at}\t{copy_escaped(posting.key)}\t"
             f"{copy_escaped(posting.reference[:200])}\t{copy_escaped(posting.memo)}\t{created_by}\n"
         )
-        results.append(UsageDebit(posting.entry_id, account.id, amount))
+        return UsageDebit(posting.entry_id, account.id, posting.kind, amount, account.currency)
+
+    results, touched, before = _postings_plan(accounts, postings, new)
     if lines:
         copy_text(LedgerEntry, ("id", *ENTRY_COLUMNS), "".join(lines))
         _balances_moved(touched, before, now)
@@ -280,28 +273,44 @@ def ledger_post_many(*, postings: Sequence[Posting]) -> list[LedgerEntry]:
 
 def post_locked(*, accounts: dict[int, CreditAccount], postings: Sequence[Posting]) -> list[LedgerEntry]:
     """Post to accounts the caller has already locked in this transaction (see `accounts_lock`)."""
+    new_entries: list[LedgerEntry] = []
+    now = clock.now()
+
+    def new(account: CreditAccount, posting: Posting) -> LedgerEntry:
+        entry = _new_entry(account, posting, now)
+        new_entries.append(entry)
+        return entry
+
+    results, touched, before = _postings_plan(accounts, postings, new)
+    if new_entries:
+        _entries_insert(new_entries)
+        _balances_moved(touched, before, now)
+    return results
+
+
+def _postings_plan(
+    accounts: dict[int, CreditAccount], postings: Sequence[Posting], new: Callable[[CreditAccount, Posting], object]
+) -> tuple[list, dict[int, CreditAccount], dict[int, Decimal]]:
+    """The rules every writer of new entries follows: each posting validated against its locked account; a key
+    already posted (or earlier in this batch) is a replay, checked and not posted again; every other posting moves
+    its account (`new(account, posting)` builds the writer's own record of the entry, through `_move`). Returns one
+    result per posting, the accounts moved and their balances before."""
     for posting in postings:
         _validate(posting, accounts[posting.account_id])
     keys = {p.key for p in postings}
-    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys))}
-    now = clock.now()
-    results, new_entries, touched, before = [], [], {}, {}
+    existing = {e.idempotency_key: e for e in LedgerEntry.objects.filter(one_of("idempotency_key", keys)).order_by()}
+    results, touched, before = [], {}, {}
     for posting in postings:
         entry = existing.get(posting.key)
         if entry is None:
             account = accounts[posting.account_id]
             before.setdefault(account.id, account.balance)
-            entry = _new_entry(account, posting, now)
-            existing[posting.key] = entry
-            new_entries.append(entry)
+            entry = existing[posting.key] = new(account, posting)
             touched[account.id] = account
         else:
             _check_replay(entry, posting)
         results.append(entry)
-    if new_entries:
-        _entries_insert(new_entries)
-        _balances_moved(touched, before, now)
-    return results
+    return results, touched, before
 
 
 def _balances_moved(touched: dict[int, CreditAccount], before: dict[int, Decimal], now: dt.datetime) -> None:
