@@ -100,12 +100,13 @@ def card_payers(*, client_ids: Sequence[int] = (), partner_ids: Sequence[int] = 
     return {party for party, kind in first.items() if kind == PaymentMethodKind.CARD}
 
 
-def hub_party_rows(*, hubs: Sequence[tuple[int, str, int, str]]) -> list[tuple]:
+def hub_party_rows(*, hubs: Sequence[tuple[int, str, int, str]]) -> list[dict]:
     """What is the billed party's business, for a set-based issuer's hubs (PostgreSQL), decided as the drafts
-    decide it (`company_of`, `card_payers`, `language_of`): for each (hub id, public Hub ID, client id, currency),
-    (hub id, client id, public Hub ID, currency, billed company, tax rate, tax label, tax note, pays by
-    card, language), the texts in the client's invoice language. Two queries (clients, payment methods); the tax
-    treatment is decided once per language, country and VAT ID."""
+    decide it (`company_of`, `card_payers`, `language_of`): for each (hub id, public Hub ID, client id, currency), a
+    row of plain JSON values for `jsonb_to_recordset` (hub_id, client_id, public_hub_id, currency, billed_company,
+    tax_rate — a string, read back as an exact numeric —, tax_label, tax_note, pays_by_card, language), the texts in
+    the client's invoice language. Two queries (clients, payment methods); the tax treatment is decided once per
+    language, country and VAT ID."""
     # plain values: a model instance per client cost more than the rest of this function
     fields = Client.snapshot_source_fields()
     clients = {c["id"]: c for c in Client.objects.filter(one_of("id", {hub[2] for hub in hubs})).values("id", *fields)}
@@ -124,11 +125,12 @@ def hub_party_rows(*, hubs: Sequence[tuple[int, str, int, str]]) -> list[tuple]:
                     tax = treatments[(client["country"], client["vat_id"])] = tax_treatment(
                         country=client["country"], vat_id=client["vat_id"]
                     )
-                rows.append((
-                    hub_id, client_id, public_hub_id, currency,
-                    {**Client.snapshot_of(client), "hub_id": public_hub_id}, tax.rate, tax.label,
-                    tax.note, ("client", client_id) in card, language,
-                ))  # fmt: skip
+                rows.append({
+                    "hub_id": hub_id, "client_id": client_id, "public_hub_id": public_hub_id, "currency": currency,
+                    "billed_company": {**Client.snapshot_of(client), "hub_id": public_hub_id},
+                    "tax_rate": str(tax.rate), "tax_label": tax.label, "tax_note": tax.note,
+                    "pays_by_card": ("client", client_id) in card, "language": language,
+                })  # fmt: skip
     return rows
 
 

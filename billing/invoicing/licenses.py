@@ -315,11 +315,7 @@ def license_issue_rows(*, hub_ids: Sequence[int], month: dt.date, issued_at: dt.
         cursor.execute("SELECT DISTINCT tier_id, owed FROM license_owed")
         billed = cursor.fetchall()
         hubs = Hub.objects.filter(one_of("id", fresh)).values_list("id", "hub_id", "client_id", "currency")
-        parties = [
-            {"hub_id": hub_id, "client_id": client_id, "currency": currency, "billed_company": company,
-             "tax_rate": str(rate), "tax_label": label, "tax_note": note, "pays_by_card": card, "language": language}
-            for hub_id, client_id, _, currency, company, rate, label, note, card, language in hub_party_rows(hubs=hubs)
-        ]  # fmt: skip
+        parties = hub_party_rows(hubs=hubs)
         languages = {party["language"] for party in parties}
         cursor.execute("DROP TABLE IF EXISTS pg_temp.license_drafts")
         cursor.execute(DRAFTS, {

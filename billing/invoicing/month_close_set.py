@@ -130,10 +130,6 @@ FROM billing_invoice i JOIN month_close_figures f ON f.hub_id = i.hub_id
 WHERE i.id = ANY(%(ids)s) AND f.amount_due > 0 ORDER BY f.account_id
 """
 
-PARTY_FIELDS = (
-    "hub_id", "client_id", "public_hub_id", "currency", "billed_company", "tax_rate", "tax_label", "tax_note",
-    "pays_by_card", "language",
-)  # hub_party_rows' order  # fmt: skip
 LABELS = ("usage_label", "reconciliation_label", "settled_label", "fee_label")
 
 
@@ -199,11 +195,9 @@ def _parties(hub_ids: list[int], period: dt.date) -> str:
         .filter(Exists(billable))  # an index probe per hub that stops at the first message
         .values_list("id", "hub_id", "client_id", "currency")
     )
-    parties = []
-    for party in hub_party_rows(hubs=hubs):
-        row = dict(zip(PARTY_FIELDS, party, strict=True))
-        row["tax_rate"] = str(row["tax_rate"])  # exact: a JSON string read as numeric
-        parties.append({**row, **dict(zip(LABELS, _labels(row["language"]), strict=True))})
+    parties = hub_party_rows(hubs=hubs)
+    for party in parties:
+        party.update(zip(LABELS, _labels(party["language"]), strict=True))
     return json.dumps(parties)
 
 

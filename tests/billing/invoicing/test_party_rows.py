@@ -3,6 +3,8 @@ path decides from the Client model (`company_of`, `language_of`, `card_payers`):
 (a Brazilian client's CNPJ and state, a buyer reference), the invoice language (its choice, else its country's),
 the tax treatment in that language, and the card."""
 
+import json
+
 import pytest
 
 from billing.invoicing.issue import card_payers, company_of, hub_party_rows, language_of
@@ -30,14 +32,17 @@ def test_the_party_rows_are_what_the_client_model_decides():
     expected = []
     for hub, client in zip(hubs, clients, strict=True):
         company, tax = company_of(client)
-        expected.append((
-            hub.id, client.id, hub.hub_id, hub.currency, {**company, "hub_id": hub.hub_id}, tax.rate, tax.label,
-            tax.note, ("client", client.id) in card, language_of(client),
-        ))  # fmt: skip
-    assert sorted(rows) == sorted(expected)
-    by_hub = {row[0]: row for row in rows}
-    assert by_hub[hubs[0].id][4]["tax_id"] == "11222333000181" and by_hub[hubs[0].id][4]["state"] == "SP"
-    assert "tax_id" not in by_hub[hubs[1].id][4]
-    assert by_hub[hubs[1].id][4]["buyer_reference"] == "04011000-1234512345-06"
-    assert [by_hub[h.id][9] for h in hubs] == ["pt-br", "de", "en", "es"]  # no French invoices: English
-    assert [by_hub[h.id][8] for h in hubs] == [False, False, True, False]
+        expected.append({
+            "hub_id": hub.id, "client_id": client.id, "public_hub_id": hub.hub_id, "currency": hub.currency,
+            "billed_company": {**company, "hub_id": hub.hub_id}, "tax_rate": str(tax.rate), "tax_label": tax.label,
+            "tax_note": tax.note, "pays_by_card": ("client", client.id) in card, "language": language_of(client),
+        })  # fmt: skip
+    assert sorted(rows, key=lambda r: r["hub_id"]) == sorted(expected, key=lambda r: r["hub_id"])
+    by_hub = {row["hub_id"]: row for row in rows}
+    assert by_hub[hubs[0].id]["billed_company"]["tax_id"] == "11222333000181"
+    assert by_hub[hubs[0].id]["billed_company"]["state"] == "SP"
+    assert "tax_id" not in by_hub[hubs[1].id]["billed_company"]
+    assert by_hub[hubs[1].id]["billed_company"]["buyer_reference"] == "04011000-1234512345-06"
+    assert [by_hub[h.id]["language"] for h in hubs] == ["pt-br", "de", "en", "es"]  # no French invoices: English
+    assert [by_hub[h.id]["pays_by_card"] for h in hubs] == [False, False, True, False]
+    assert json.loads(json.dumps(rows)) == rows  # plain JSON values, for jsonb_to_recordset
