@@ -36,13 +36,14 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 from xhtml2pdf.context import pisaContext
 from xhtml2pdf.parser import DEFAULT_CSS_SOURCE
 
-from billing import formats, pdf_layout  # noqa: F401 (pdf_layout installs its layout cuts on import)
+from billing import formats
 from billing.einvoice import einvoice_embed
 from billing.einvoice.embed import srgb_profile
 from billing.einvoice.seller import Seller, seller
 from billing.formats import SUMMARY_LABELS, money_format
 from billing.models import Invoice, InvoiceKind, InvoiceLine, InvoiceStatus
 from billing.selectors.usage_breakdown import mci_usage_breakdown
+from core import pdf_layout  # noqa: F401 (pdf_layout installs its layout cuts on import)
 from core.company import brazil_tax_id_display
 
 # The Monthly Summary of a Month Closing Invoice: the seed's labels, in the seed's order.

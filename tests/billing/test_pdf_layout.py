@@ -1,4 +1,4 @@
-"""billing/pdf_layout.py: what xhtml2pdf did once per table cell done once per shape, width or table, with the same
+"""core/pdf_layout.py: what xhtml2pdf did once per table cell done once per shape, width or table, with the same
 drawing; and the collector paused while an invoice renders (billing.pdf.xhtml_pdf)."""
 
 import gc
@@ -16,8 +16,8 @@ from xhtml2pdf.document import pisaStory
 from xhtml2pdf.w3c.css import CSSCascadeStrategy
 from xhtml2pdf.xhtml2pdf_reportlab import PmlFrame, PmlKeepInFrame, PmlParagraph, PmlTable
 
-from billing import pdf_layout
 from billing.pdf import _provider, invoice_default_css, invoice_html_pdf, page_labels
+from core import pdf_layout
 
 
 def mci_html(rows: int) -> str:
