@@ -430,16 +430,25 @@ META_DRAIN_KEY = ":1:meta-webhooks:drain-queued"
 
 
 META_VERIFY_TOKEN = "bench-verify-token"  # noqa: S105 -- wrk's requests after the last webhook ask the GET check
-META_WRK_SCRIPT = """
+# Both Meta scripts: the signed bodies formatted into requests once, before the clock starts (`signed_requests()`).
+META_WRK_REQUESTS = """
 local bodies = {%(bodies)s}
 local signatures = {%(signatures)s}
-local requests, sent, answered, tail, primed = {}, 0, 0, nil, false
-init = function(args)
+local requests = {}
+local function signed_requests()
   for k = 1, #bodies do
     requests[k] = wrk.format("POST", "/webhooks/meta/",
       {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[k]}, bodies[k])
   end
   bodies, signatures = nil, nil
+end
+"""
+META_WRK_SCRIPT = (
+    META_WRK_REQUESTS
+    + """
+local sent, answered, tail, primed = 0, 0, nil, false
+init = function(args)
+  signed_requests()
   tail = wrk.format("GET", "/webhooks/meta/?hub.mode=subscribe&hub.verify_token=%(token)s&hub.challenge=1")
 end
 request = function()
@@ -455,6 +464,7 @@ response = function(status, headers, body)
   if answered >= #requests then wrk.thread:stop() end
 end
 """
+)
 
 
 def meta_wrk_script(bodies: list[tuple[bytes, str]], template: str = META_WRK_SCRIPT) -> str:
@@ -471,22 +481,19 @@ def meta_wrk_script(bodies: list[tuple[bytes, str]], template: str = META_WRK_SC
     }
 
 
-META_FLOOR_SCRIPT = """
-local bodies = {%(bodies)s}
-local signatures = {%(signatures)s}
-local requests, i = {}, 0
+META_FLOOR_SCRIPT = (
+    META_WRK_REQUESTS
+    + """
+local i = 0
 init = function(args)
-  for k = 1, #bodies do
-    requests[k] = wrk.format("POST", "/webhooks/meta/",
-      {["Content-Type"] = "application/json", ["X-Hub-Signature-256"] = signatures[k]}, bodies[k])
-  end
-  bodies, signatures = nil, nil
+  signed_requests()
 end
 request = function()
   i = i %% #requests + 1
   return requests[i]
 end
 """
+)
 BARE_ANSWER = b'{"received":0}'
 
 
