@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import ROOT, bench_django  # noqa: E402
+from bench._setup import ROOT, bench_django, process_cpu_seconds  # noqa: E402
 
 DB_NAME = "hubportal_bench_api"
 HUBS, NUMBERS_PER_HUB, BATCH, SENDERS = 200, 3, 1000, 2
@@ -301,13 +301,8 @@ def wrk_run(*, port: int, script: str, duration: int, connections: int, threads:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of these processes so far (Linux /proc); a process gone counts nothing."""
+    return sum(process_cpu_seconds(pid) or 0.0 for pid in pids)
 
 
 def process_cpu(pids: list[int]) -> dict[int, float]:

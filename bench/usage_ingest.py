@@ -12,14 +12,13 @@ import argparse
 import base64
 import datetime as dt
 import multiprocessing
-import os
 import random
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import bench_django, peak_rss_mib  # noqa: E402
+from bench._setup import bench_django, peak_rss_mib, process_cpu_seconds  # noqa: E402
 
 HUBS, NUMBERS_PER_HUB, BATCH = 200, 3, 1000
 COUNTRIES = ["DE", "DE", "FR", "GB", "IN", "BR", "US", "JP", "ES", "IT", "NG", "AT"]
@@ -127,18 +126,14 @@ def timed_ingest(batches, workers: int) -> tuple[int, float]:
 
 
 def backend_cpu() -> float | None:
-    """CPU seconds used so far by this connection's PostgreSQL backend (utime + stime from /proc), or None when
-    the server is not on this machine."""
+    """CPU seconds used so far by this connection's PostgreSQL backend, or None when the server is not on this
+    machine."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(pid)
 
 
 def cpu_split(numbers, batches: int = 20, *, random_ids: bool = False) -> tuple[float, float | None]:
