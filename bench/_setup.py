@@ -50,11 +50,36 @@ def admin_url() -> str:
     return urlunsplit(parts._replace(path="/postgres"))
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (field 3 on is index 0 on), or None when the process is not here."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a process has used so far (Linux /proc), or None when it is not on this machine
     (or gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(backend_pid: int) -> float | None:
+    """CPU seconds the whole PostgreSQL server on this machine has used so far, given one of its backends' pids:
+    the postmaster's own, its live children's (backends, WAL writer, checkpointer…) and those of the children it
+    has reaped (cutime/cstime: a backend that disconnected during the measurement still counts). None when the
+    server is not on this machine. Every database's backends count: a bench runs on a quiet server."""
+    backend = _stat_fields(backend_pid)
+    if backend is None:
+        return None
+    postmaster = int(backend[1])
+    fields = _stat_fields(postmaster)
+    if fields is None:
+        return None
+    ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    seconds = ticks / os.sysconf("SC_CLK_TCK")
+    return seconds + sum(process_cpu_seconds(int(pid)) or 0.0 for pid in children)

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._setup import ROOT, bench_django, process_cpu_seconds  # noqa: E402
+from bench._setup import ROOT, bench_django, process_cpu_seconds, server_cpu_seconds  # noqa: E402
 
 DB_NAME = "hubportal_bench_api"
 HUBS, NUMBERS_PER_HUB, BATCH, SENDERS = 200, 3, 1000, 2
@@ -314,13 +314,24 @@ def pids_of(*, parent: int) -> list[int]:
     return [int(pid) for pid in subprocess.run(command, capture_output=True, text=True, check=False).stdout.split()]
 
 
-def backends_of(database: str) -> list[int]:
-    """The PostgreSQL backends connected to the bench's database (not other users of the same server)."""
-    from django.db import connection
+class PostgresCpu:
+    """The PostgreSQL server's CPU over a measurement (bench/_setup.server_cpu_seconds: the backends that came and
+    went, as a prefork pool's do, and the WAL writer's flushes included), less the bench's own backend (its polls);
+    0 when the server is on another machine."""
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
-        return [pid for (pid,) in cursor.fetchall()]
+    def __init__(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (self.own,) = cursor.fetchone()
+        self.started = self._now()
+
+    def _now(self) -> float:
+        return (server_cpu_seconds(self.own) or 0.0) - (process_cpu_seconds(self.own) or 0.0)
+
+    def seconds(self) -> float:
+        return self._now() - self.started
 
 
 def redis_cpu_seconds(url: str) -> float:
@@ -368,6 +379,10 @@ def send_permission_load(*, port: int, key: str, allowed: list[str], blocked: li
     )
 
 
+def cpu_split(micros: dict[str, float]) -> str:
+    return ", ".join(f"{part} {value:.0f} us" for part, value in micros.items())
+
+
 def post_batches(port: int, key: str, bodies: list[bytes], results: list) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -395,10 +410,18 @@ def send_concurrently(port: int, key: str, bodies: list[bytes]) -> tuple[float, 
     return time.perf_counter() - started, results
 
 
-def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime) -> None:
+def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime, server) -> float:
     bodies = usage_bodies(numbers, args.events + BATCH, now)
     send_concurrently(port, key, bodies[:1])  # warm-up batch
+    server_pids = [server.pid, *pids_of(parent=server.pid)]
+    server_before, postgres, senders_before = process_cpu(server_pids), PostgresCpu(), time.process_time()
     elapsed, results = send_concurrently(port, key, bodies[1:])
+    cpu = {
+        "server": sum(cpu_seconds([pid]) - server_before[pid] for pid in server_pids),
+        "postgres": postgres.seconds(),
+        "senders": time.process_time() - senders_before,
+    }
+    args.usage_cpu = {part: seconds / args.events * 1e6 for part, seconds in cpu.items()}
     if len(results) != len(bodies) - 1:
         sys.exit("a sender failed; see above")
     accepted = sum(payload["accepted"] for _, payload in results)
@@ -409,7 +432,10 @@ def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime) -
         f"usage-events ({args.events:,} events in {len(results)} batches of {BATCH}, {SENDERS} concurrent senders):\n"
         f"  {rate:>9,.0f} events/s ({accepted:,} accepted, {rejected} rejected in {elapsed:.2f} s; per batch "
         f"p50 {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms)   target >= 10,000 events/s: "
-        f"{'OK' if rate >= 10_000 else 'MISSED'}"
+        f"{'OK' if rate >= 10_000 else 'MISSED'}\n"
+        f"  CPU per event: {cpu_split(args.usage_cpu)}"
+        f" = {sum(args.usage_cpu.values()):.0f} us; {os.cpu_count()} cores at most "
+        f"{os.cpu_count() * 1e6 / sum(args.usage_cpu.values()):,.0f} events/s"
     )
     replay_elapsed, replayed = send_concurrently(port, key, bodies[1:11])
     print(
@@ -551,15 +577,18 @@ def meta_floors(*, args, bodies: list[tuple[bytes, str]], server_kind: str) -> N
     port = free_port()
     app = "bare-webhook-asgi" if server_kind == "granian-asgi" else "bare-webhook"
     with gunicorn(port=port, workers=args.workers, threads=args.threads, database_url=os.environ["DATABASE_URL"],
-                  cache_url=args.cache_url, app=app, server=server_kind, quiet=True):  # fmt: skip
+                  cache_url=args.cache_url, app=app, server=server_kind, quiet=True) as bare:  # fmt: skip
+        bare_pids = [bare.pid, *pids_of(parent=bare.pid)]
+        bare_before = process_cpu(bare_pids)
         floor = wrk_run(port=port, script=meta_wrk_script(bodies[:2000], META_FLOOR_SCRIPT), duration=5,
                         connections=args.meta_senders, threads=1)  # fmt: skip
+        bare_cpu = sum(cpu_seconds([pid]) - bare_before[pid] for pid in bare_pids) / floor["requests"] * 1e6
     median, p90 = commit_latency(os.environ["DATABASE_URL"], bodies[0][0])
     refused = f", {floor['errors']} non-2xx" if floor["errors"] else ""
     print(
         f"  floors (same run): the same server reading and checking the same signed webhooks, storing nothing: "
         f"{floor['rps']:,.0f} req/s (p50 {floor['p50']:.2f} ms, p99 {floor['p99']:.2f} ms"
-        f"{refused}); a durable commit on this database: "
+        f"{refused}; server CPU {bare_cpu:.0f} us per webhook); a durable commit on this database: "
         f"median {median:.2f} ms, p90 {p90:.2f} ms (the group commit pays one per group, one writer per server "
         f"process)"
     )
@@ -634,7 +663,7 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
             "drain": [drainer.pid, *pids_of(parent=drainer.pid)],
         }
         cpu_before = {group: process_cpu(pids) for group, pids in groups.items()}
-        cpu_before["postgres"] = process_cpu(backends_of(connection.settings_dict["NAME"]))
+        postgres = PostgresCpu()
         wrk_before = children_cpu_seconds()
         started = time.perf_counter()
         result = wrk_run(port=port, script=script, duration=300, connections=args.meta_senders, threads=1,
@@ -647,11 +676,11 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
                 sys.exit("the worker did not drain the inbox within 10 minutes")
             time.sleep(0.05)
         rated_in = time.perf_counter() - started
-        groups["postgres"] = backends_of(connection.settings_dict["NAME"])
         cpu = {
             group: sum(cpu_seconds([pid]) - cpu_before[group].get(pid, 0.0) for pid in pids)
             for group, pids in groups.items()
         }
+        cpu["postgres"] = postgres.seconds()
         cpu["wrk"] = wrk_cpu
     stored = MetaWebhookInbox.objects.filter(id__gte=first_id).aggregate(
         first=Min("received_at"),
@@ -673,7 +702,12 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
         verdict = "OK" if statuses_per_second >= usage_rate else "MISSED"
         return f" ({verdict} against usage-events {usage_rate:,.0f} events/s)"
 
-    split = ", ".join(f"{group} {seconds / args.meta_statuses * 1e6:.0f} us" for group, seconds in cpu.items())
+    per_status = {group: seconds / args.meta_statuses * 1e6 for group, seconds in cpu.items()}
+    total = sum(per_status.values())
+    cores = os.cpu_count()
+    bound = f"{cpu_split(per_status)} = {total:.0f} us; {cores} cores at most {cores * 1e6 / total:,.0f} statuses/s"
+    if getattr(args, "usage_cpu", None):
+        bound += f" (usage-events: {sum(args.usage_cpu.values()):.0f} us per event)"
     print(
         f"meta webhooks ({len(bodies):,} signed webhooks of {args.meta_per_webhook} status(es), each sent once by wrk "
         f"over {args.meta_senders} keep-alive connections; {args.meta_drainers} Celery worker process(es) draining):\n"
@@ -683,9 +717,9 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
         f"{comparison(accepted_statuses)}\n"
         f"  {rate:>9,.0f} statuses rated/s end to end ({rated:,} usage rows; inbox empty {rated_in - posted:.2f} s "
         f"after wrk stopped){comparison(rate)}\n"
-        f"  CPU per status: {split}"
-        f" (the server's part is until wrk stopped, the others' until the inbox was empty; postgres: the backends on "
-        "the bench database)"
+        f"  CPU per status: {bound}"
+        f" (the server's part is until wrk stopped, the others' until the inbox was empty; postgres: the whole "
+        "server's processes, less the bench's own polls)"
     )
     redis.Redis.from_url(args.cache_url).delete(META_DRAIN_KEY)
 
@@ -770,7 +804,9 @@ def main() -> None:
                             port=port, key=key, allowed=allowed, blocked=blocked, args=args, server=server
                         )
                     if "usage-events" not in args.skip:
-                        usage_rate = usage_events_load(port=port, key=key, numbers=numbers, args=args, now=now)
+                        usage_rate = usage_events_load(
+                            port=port, key=key, numbers=numbers, args=args, now=now, server=server
+                        )
                     if same_server:
                         meta_webhooks_load(port=port, args=args, usage_rate=usage_rate, server=server)
             if "meta-webhooks" not in args.skip and args.meta_server != "same":

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -38,6 +39,7 @@ NEVER_CHARGED_STATUSES = frozenset({"failed"})
 # Statuses rated per drain: one usage batch (one ledger entry per hub) for a burst of webhooks, small enough to keep
 # the hubs' balance locks short. A single webhook carrying more is still drained whole, alone.
 DRAIN_BATCH_STATUSES = 1000
+FIRST_FETCH_ROWS = 16  # a drain's first read of the inbox (_inbox_take); the next is sized by what those carried
 # Set (cache.add) when a webhook queues a drain task, forgotten by the task as it starts: one task per burst.
 DRAIN_QUEUED_KEY = "meta-webhooks:drain-queued"
 DRAIN_QUEUED_SECONDS = 10  # a lost task's mark expires, and the next webhook queues another (beat sweeps, too)
@@ -92,28 +94,47 @@ def meta_webhooks_drain(*, max_statuses: int = DRAIN_BATCH_STATUSES) -> int:
     are skipped (SKIP LOCKED); a crash rolls everything back, rows included, for the next drain. A webhook drained
     twice is impossible, and a webhook delivered twice debits once (the batch service dedupes by wamid)."""
     with transaction.atomic():
-        rows = (
-            MetaWebhookInbox.objects.filter(processed_at__isnull=True)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", "body")[:max_statuses]
-        )
-        taken: list[int] = []
-        payloads: list[object] = []
-        statuses = 0
-        for row_id, body in rows:
-            payload = _payload(bytes(body))
-            count = _status_count(payload)
-            if taken and statuses + count > max_statuses:
-                break
-            taken.append(row_id)
-            payloads.append(payload)
-            statuses += count
+        taken, payloads = _inbox_take(max_statuses)
         if not taken:
             return 0
         meta_webhooks_ingest(payloads=payloads)
         MetaWebhookInbox.objects.filter(one_of("id", taken)).update(processed_at=clock.now())
     return len(taken)
+
+
+def _inbox_take(max_statuses: int) -> tuple[list[int], list[object]]:
+    """The ids and parsed bodies of the oldest unprocessed webhooks one batch rates, locked until the caller's
+    transaction ends (rows another drain holds are skipped): at most `max_statuses` statuses (a first webhook
+    carrying more is taken alone) and `max_statuses` webhooks.
+
+    Read in rounds: a few rows first, then as many as the statuses per row read so far say the batch still needs.
+    One query of `max_statuses` rows would read and lock a thousand bodies to rate ten webhooks of 100 statuses
+    (21 MB per batch in bench/api_load.py), and keep the rows it did not take from a concurrent drain until commit.
+    Webhooks of one status each take two rounds."""
+    unprocessed = (
+        MetaWebhookInbox.objects.filter(processed_at__isnull=True)
+        .order_by("id")
+        .select_for_update(skip_locked=True)
+        .values_list("id", "body")
+    )
+    taken: list[int] = []
+    payloads: list[object] = []
+    statuses, after, limit = 0, 0, min(FIRST_FETCH_ROWS, max_statuses)
+    while True:
+        rows = list(unprocessed.filter(id__gt=after)[:limit])
+        for row_id, body in rows:
+            payload = _payload(bytes(body))
+            count = _status_count(payload)
+            if taken and statuses + count > max_statuses:
+                return taken, payloads
+            taken.append(row_id)
+            payloads.append(payload)
+            statuses += count
+        if len(rows) < limit or statuses >= max_statuses or len(taken) >= max_statuses:
+            return taken, payloads
+        after = rows[-1][0]
+        per_row = max(statuses / len(taken), 1.0)
+        limit = min(max_statuses - len(taken), math.ceil((max_statuses - statuses) / per_row))
 
 
 def _payload(body: bytes) -> object:

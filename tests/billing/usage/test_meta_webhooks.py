@@ -388,6 +388,55 @@ def test_a_drain_stops_at_the_batch_size_and_the_next_takes_the_rest(number):
     assert balance(number) == Decimal("-0.252000")
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # the second drain runs on another connection while the first is open
+def test_a_drain_locks_only_the_webhooks_it_rates_and_a_concurrent_drain_takes_the_next(number, monkeypatch):
+    """A drain reads the inbox in rounds sized by the statuses its rows carry, so it locks (FOR UPDATE) about the
+    webhooks it takes: one query of `max_statuses` rows locked them all until commit, and a concurrent drain
+    (SKIP LOCKED) found nothing. Here the first drain is held mid-batch while a second one runs."""
+    import threading
+
+    from django.db import connection
+
+    from billing.usage import meta_webhooks
+
+    monkeypatch.setattr("billing.webhooks_meta._drain_soon", lambda: None)  # committed here: no eager drain
+    for i in range(40):
+        receive(webhook(status(id=f"wamid.a.{i}"), status(id=f"wamid.b.{i}")))
+    ids = list(MetaWebhookInbox.objects.order_by("id").values_list("id", flat=True))
+    real = meta_webhooks.usage_record_events
+    holding, release = threading.Event(), threading.Event()
+
+    def held(**kwargs):
+        if threading.current_thread() is first:
+            holding.set()
+            assert release.wait(30)
+        return real(**kwargs)
+
+    monkeypatch.setattr(meta_webhooks, "usage_record_events", held)
+    drained = {}
+
+    def drain(name):
+        try:
+            with time_machine.travel(dt.datetime(2025, 6, 16, 12, tzinfo=dt.UTC), tick=False):
+                drained[name] = meta_webhooks.meta_webhooks_drain(max_statuses=40)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=drain, args=("first",))
+    first.start()
+    assert holding.wait(30)
+    drain("second")  # on this thread's own connection, while the first drain's transaction is open
+    second_rows = set(MetaWebhookInbox.objects.filter(processed_at__isnull=False).values_list("id", flat=True))
+    release.set()
+    first.join(30)
+
+    assert drained == {"first": 20, "second": 20}
+    assert second_rows == set(ids[20:])  # the next oldest: the first drain had not locked them
+    assert MetaWebhookInbox.objects.filter(processed_at__isnull=True).count() == 0
+    assert MessageUsage.objects.count() == 80
+
+
 def test_a_crash_mid_drain_leaves_the_webhooks_for_the_next_drain(number, monkeypatch):
     from billing.usage import meta_webhooks
 
