@@ -305,6 +305,19 @@ def meta_webhooks_drain_task() -> int:
     return drained
 
 
+@shared_task(name="billing.meta_webhooks_purge", time_limit=60 * 60)
+def meta_webhooks_purge_task() -> int:
+    """Nightly: received Meta webhooks rated more than META_WEBHOOK_INBOX_RETENTION_DAYS ago are deleted (0: kept
+    for ever)."""
+    from django.conf import settings
+
+    from billing.usage.meta_webhooks import meta_webhooks_purge
+
+    if not settings.META_WEBHOOK_INBOX_RETENTION_DAYS:
+        return 0
+    return meta_webhooks_purge(retention_days=settings.META_WEBHOOK_INBOX_RETENTION_DAYS)
+
+
 @shared_task(name="billing.send_permission_sweep", time_limit=5 * 60)
 def send_permission_sweep_task() -> int:
     """Every minute: hubs whose send-permission change committed but never reached the stream (the publishing

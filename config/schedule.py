@@ -45,6 +45,8 @@ BEAT_SCHEDULE |= {
 # Meta webhooks are stored as received and drained by a task queued with each; this catches what a lost task left.
 BEAT_SCHEDULE |= {
     "meta-webhooks-sweep": {"task": "billing.meta_webhooks_drain", "schedule": crontab(minute="*")},
+    # and the webhooks rated more than META_WEBHOOK_INBOX_RETENTION_DAYS ago are deleted, at night
+    "meta-webhooks-purge": {"task": "billing.meta_webhooks_purge", "schedule": crontab(hour=3, minute=40)},
 }
 
 # A send-permission change reaches the platform's stream on its commit; this publishes what a dead process or a

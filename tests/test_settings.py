@@ -92,3 +92,11 @@ def test_the_committed_migrations_match_the_models(tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == "No changes detected\n"
+
+
+def test_a_retention_that_is_not_a_whole_number_of_days_stops_the_start_with_its_name():
+    result = manage("check", META_WEBHOOK_INBOX_RETENTION_DAYS="30d", DJANGO_SETTINGS_MODULE="config.settings.test")
+
+    assert result.returncode == 1
+    message = "META_WEBHOOK_INBOX_RETENTION_DAYS must be a whole number of at least 0, got '30d'"
+    assert f"ImproperlyConfigured: {message}" in result.stderr

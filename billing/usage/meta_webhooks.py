@@ -102,6 +102,30 @@ def meta_webhooks_drain(*, max_statuses: int = DRAIN_BATCH_STATUSES) -> int:
     return len(taken)
 
 
+def meta_webhooks_purge(*, retention_days: int, chunk: int = 10_000) -> int:
+    """Delete the received webhooks rated more than `retention_days` ago (their usage rows, ledger entries and
+    skips stay); a webhook not yet rated is never deleted. Walks the inbox in id order, `chunk` rows at a time, each
+    chunk its own transaction (a purge cut short keeps what it did), and stops at the first chunk that reaches
+    webhooks received since the cutoff: ids ascend with the receive time, so the daily purge reads about the rows it
+    deletes, without an index on the times. The number deleted."""
+    cutoff = clock.now() - dt.timedelta(days=retention_days)
+    deleted, after = 0, 0
+    while True:
+        window = list(
+            MetaWebhookInbox.objects.filter(id__gt=after)
+            .order_by("id")
+            .values_list("id", "received_at", "processed_at")[:chunk]
+        )
+        if not window:
+            return deleted
+        old = [row_id for row_id, received, processed in window if processed is not None and processed < cutoff]
+        if old:
+            deleted += MetaWebhookInbox.objects.filter(one_of("id", old)).delete()[0]
+        after, last_received = window[-1][0], window[-1][1]
+        if last_received >= cutoff:
+            return deleted
+
+
 def _inbox_take(max_statuses: int) -> tuple[list[int], list[object]]:
     """The ids and parsed bodies of the oldest unprocessed webhooks one batch rates, locked until the caller's
     transaction ends (rows another drain holds are skipped): at most `max_statuses` statuses (a first webhook

@@ -28,6 +28,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
 
 
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    value = env(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum}, got {value!r}")
+    return number
+
+
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
@@ -252,6 +265,10 @@ JOURNAL_DATEV_ACCOUNT_LENGTH = 4
 # verify token answers Meta's subscription check. Without a secret every POST is refused (401).
 META_APP_SECRET = env("META_APP_SECRET", "")
 META_VERIFY_TOKEN = env("META_VERIFY_TOKEN", "")
+# Received webhooks (MetaWebhookInbox) are kept this many days after they were rated, then deleted by the nightly
+# purge (the usage rows, ledger entries and skips they produced stay); 0 keeps them for ever. At three status
+# webhooks per message sent the inbox is the portal's largest table.
+META_WEBHOOK_INBOX_RETENTION_DAYS = env_int("META_WEBHOOK_INBOX_RETENTION_DAYS", 90)
 # Meta's Graph API, read daily for every WABA's pricing analytics (reconciliation): base URL with its version, and a
 # system user's token with whatsapp_business_management. Network errors, 429 and 5xx are retried with back-off.
 META_GRAPH_API_BASE = env("META_GRAPH_API_BASE", "https://graph.facebook.com/v23.0")

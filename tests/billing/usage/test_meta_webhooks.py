@@ -475,6 +475,56 @@ def test_the_sweep_drains_what_a_lost_task_left_and_a_second_run_debits_nothing(
     assert balance(number) == Decimal("-0.025200")
 
 
+def test_the_purge_deletes_webhooks_rated_before_the_retention_and_keeps_the_rest_and_their_usage(number, settings):
+    from billing.tasks import meta_webhooks_purge_task
+    from billing.usage.meta_webhooks import meta_webhooks_drain
+    from config.schedule import BEAT_SCHEDULE
+
+    now = dt.datetime(2025, 6, 16, 12, tzinfo=dt.UTC)
+    for i in range(5):
+        receive(webhook(status(id=f"wamid.old.{i}")))
+    assert meta_webhooks_drain() == 5
+    receive(webhook(status(id="wamid.stuck")))  # received long ago, never rated (a drain that kept failing)
+    receive(webhook(status(id="wamid.recent")))
+    rows = list(MetaWebhookInbox.objects.order_by("id"))
+    MetaWebhookInbox.objects.filter(id__in=[r.id for r in rows[:5]]).update(
+        received_at=now - dt.timedelta(days=40), processed_at=now - dt.timedelta(days=31)
+    )
+    MetaWebhookInbox.objects.filter(id=rows[5].id).update(received_at=now - dt.timedelta(days=40))
+    MetaWebhookInbox.objects.filter(id=rows[6].id).update(processed_at=now - dt.timedelta(days=1))
+
+    settings.META_WEBHOOK_INBOX_RETENTION_DAYS = 0  # kept for ever
+    assert meta_webhooks_purge_task.apply().get() == 0
+    settings.META_WEBHOOK_INBOX_RETENTION_DAYS = 30
+    assert BEAT_SCHEDULE["meta-webhooks-purge"]["task"] == meta_webhooks_purge_task.name
+    assert meta_webhooks_purge_task.apply().get() == 5
+
+    assert list(MetaWebhookInbox.objects.order_by("id").values_list("id", flat=True)) == [rows[5].id, rows[6].id]
+    assert MessageUsage.objects.count() == 5  # what they debited stays
+    assert balance(number) == Decimal("-0.126000")
+    assert meta_webhooks_purge_task.apply().get() == 0
+
+
+def test_the_purge_walks_the_inbox_in_chunks_and_stops_at_webhooks_received_since_the_cutoff(number):
+    from billing.usage.meta_webhooks import meta_webhooks_drain, meta_webhooks_purge
+
+    now = dt.datetime(2025, 6, 16, 12, tzinfo=dt.UTC)
+    for i in range(7):
+        receive(webhook(status(id=f"wamid.chunk.{i}")))
+    assert meta_webhooks_drain() == 7
+    ids = list(MetaWebhookInbox.objects.order_by("id").values_list("id", flat=True))
+    old = {"received_at": now - dt.timedelta(days=10), "processed_at": now - dt.timedelta(days=10)}
+    MetaWebhookInbox.objects.filter(id__in=ids[:5]).update(**old)
+    # Received since the cutoff, then an id that looks old (clock skew between servers): the walk has stopped.
+    MetaWebhookInbox.objects.filter(id=ids[6]).update(**old)
+
+    assert meta_webhooks_purge(retention_days=7, chunk=2) == 5
+    assert list(MetaWebhookInbox.objects.order_by("id").values_list("id", flat=True)) == ids[5:]
+    # The next purge's first chunk holds both: the skewed one goes then.
+    assert meta_webhooks_purge(retention_days=7, chunk=2) == 1
+    assert list(MetaWebhookInbox.objects.values_list("id", flat=True)) == [ids[5]]
+
+
 def test_a_burst_of_webhooks_queues_one_drain_until_that_drain_starts(number, monkeypatch):
     from django.core.cache import cache
 
