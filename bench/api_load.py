@@ -12,6 +12,9 @@ Measures, with a load generator on the same machine:
      accepted per second (first to last stored, from the inbox's receive times), and statuses rated per second
      from wrk's start until the inbox is empty.
      Target (issue 12): at least the usage-events figure above.
+Phases 2 and 3 print their CPU per event / per status: the server's processes, PostgreSQL (the whole server's
+processes on this machine, backends that came and went included, less the bench's own polls), the senders (wrk,
+or the bench's threads) and the drainers, with the total and the rate that total allows on this machine's cores.
 
 Usage: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/5 \
        .venv/bin/python bench/api_load.py [--workers 3] [--threads 4] [--duration 15] [--events 100000]
