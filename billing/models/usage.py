@@ -167,9 +167,9 @@ class MetaWebhookSkip(models.Model):
 
 
 class MetaWebhookInbox(models.Model):
-    """A signed Meta webhook as received, kept until a drain has rated it: the endpoint answers Meta at once and a
-    burst of webhooks is rated in batches (billing.meta_webhooks_drain). processed_at is set in the transaction that
-    records its usage, so a crash leaves it to the next drain."""
+    """A signed Meta webhook as received: the endpoint answers Meta at once and a burst of webhooks is rated in
+    batches (billing.meta_webhooks_drain). processed_at is set in the transaction that records its usage, so a crash
+    leaves it to the next drain; META_WEBHOOK_INBOX_RETENTION_DAYS after that, the nightly purge deletes it."""
 
     body = models.BinaryField(help_text=_("The raw body, exactly as signed by Meta."))
     received_at = models.DateTimeField()
