@@ -312,6 +312,16 @@ def process_cpu(pids: list[int]) -> dict[int, float]:
     return {pid: cpu_seconds([pid]) for pid in pids}
 
 
+def tree_cpu(process: subprocess.Popen) -> dict[int, float]:
+    """`process_cpu` of a process and its children (a server's workers, a prefork pool)."""
+    return process_cpu([process.pid, *pids_of(parent=process.pid)])
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """The CPU seconds the processes of a `process_cpu` reading have used since it."""
+    return sum(cpu_seconds([pid]) - seconds for pid, seconds in before.items())
+
+
 def pids_of(*, parent: int) -> list[int]:
     command = ["pgrep", "-P", str(parent)]
     return [int(pid) for pid in subprocess.run(command, capture_output=True, text=True, check=False).stdout.split()]
@@ -416,11 +426,10 @@ def send_concurrently(port: int, key: str, bodies: list[bytes]) -> tuple[float, 
 def usage_events_load(*, port: int, key: str, numbers, args, now: dt.datetime, server) -> float:
     bodies = usage_bodies(numbers, args.events + BATCH, now)
     send_concurrently(port, key, bodies[:1])  # warm-up batch
-    server_pids = [server.pid, *pids_of(parent=server.pid)]
-    server_before, postgres, senders_before = process_cpu(server_pids), PostgresCpu(), time.process_time()
+    server_before, postgres, senders_before = tree_cpu(server), PostgresCpu(), time.process_time()
     elapsed, results = send_concurrently(port, key, bodies[1:])
     cpu = {
-        "server": sum(cpu_seconds([pid]) - server_before[pid] for pid in server_pids),
+        "server": cpu_since(server_before),
         "postgres": postgres.seconds(),
         "senders": time.process_time() - senders_before,
     }
@@ -581,11 +590,10 @@ def meta_floors(*, args, bodies: list[tuple[bytes, str]], server_kind: str) -> N
     app = "bare-webhook-asgi" if server_kind == "granian-asgi" else "bare-webhook"
     with gunicorn(port=port, workers=args.workers, threads=args.threads, database_url=os.environ["DATABASE_URL"],
                   cache_url=args.cache_url, app=app, server=server_kind, quiet=True) as bare:  # fmt: skip
-        bare_pids = [bare.pid, *pids_of(parent=bare.pid)]
-        bare_before = process_cpu(bare_pids)
+        bare_before = tree_cpu(bare)
         floor = wrk_run(port=port, script=meta_wrk_script(bodies[:2000], META_FLOOR_SCRIPT), duration=5,
                         connections=args.meta_senders, threads=1)  # fmt: skip
-        bare_cpu = sum(cpu_seconds([pid]) - bare_before[pid] for pid in bare_pids) / floor["requests"] * 1e6
+        bare_cpu = cpu_since(bare_before) / floor["requests"] * 1e6
     median, p90 = commit_latency(os.environ["DATABASE_URL"], bodies[0][0])
     refused = f", {floor['errors']} non-2xx" if floor["errors"] else ""
     print(
@@ -661,11 +669,7 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
             if time.monotonic() > deadline:  # a prefork pool forks its children after start-up: their CPU counts
                 sys.exit(f"the worker's {args.meta_drainers} pool processes did not start within a minute")
             time.sleep(0.2)
-        groups = {
-            "server": [server.pid, *pids_of(parent=server.pid)],
-            "drain": [drainer.pid, *pids_of(parent=drainer.pid)],
-        }
-        cpu_before = {group: process_cpu(pids) for group, pids in groups.items()}
+        cpu_before = {"server": tree_cpu(server), "drain": tree_cpu(drainer)}
         postgres = PostgresCpu()
         wrk_before = children_cpu_seconds()
         started = time.perf_counter()
@@ -679,10 +683,7 @@ def meta_webhooks_load(*, port: int, args, usage_rate: float | None, server) -> 
                 sys.exit("the worker did not drain the inbox within 10 minutes")
             time.sleep(0.05)
         rated_in = time.perf_counter() - started
-        cpu = {
-            group: sum(cpu_seconds([pid]) - cpu_before[group].get(pid, 0.0) for pid in pids)
-            for group, pids in groups.items()
-        }
+        cpu = {group: cpu_since(before) for group, before in cpu_before.items()}
         cpu["postgres"] = postgres.seconds()
         cpu["wrk"] = wrk_cpu
     stored = MetaWebhookInbox.objects.filter(id__gte=first_id).aggregate(

@@ -5,9 +5,11 @@ as a skip for staff. A bad or missing signature is answered 401 and nothing is s
 
 import functools
 import io
+import itertools
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
 import psycopg
 from django.conf import settings
@@ -245,11 +247,12 @@ GROUP_MAX_WEBHOOKS = 500
 GROUP_MAX_BYTES = 16 << 20
 
 
-def group_cut(sizes: list[int]) -> int:
-    """How many of the waiting webhooks (their body sizes, in arrival order) the next INSERT takes: at least one,
-    at most GROUP_MAX_WEBHOOKS, and no more than GROUP_MAX_BYTES of bodies unless the first alone is larger."""
+def group_cut(sizes: Iterable[int]) -> int:
+    """How many of the waiting webhooks (their body sizes, in arrival order; read only as far as needed) the next
+    INSERT takes: at least one, at most GROUP_MAX_WEBHOOKS, and no more than GROUP_MAX_BYTES of bodies unless the
+    first alone is larger."""
     taken, total = 0, 0
-    for size in sizes[:GROUP_MAX_WEBHOOKS]:
+    for size in itertools.islice(sizes, GROUP_MAX_WEBHOOKS):
         if taken and total + size > GROUP_MAX_BYTES:
             break
         taken, total = taken + 1, total + size

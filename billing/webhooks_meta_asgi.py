@@ -142,7 +142,7 @@ class AsyncInboxGroupCommit:
 
     async def _write_groups(self) -> None:
         while self.waiting:
-            cut = group_cut([len(body) for body, _ in self.waiting])
+            cut = group_cut(len(body) for body, _ in self.waiting)
             group, self.waiting = self.waiting[:cut], self.waiting[cut:]
             ids = None
             try:
